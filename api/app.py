@@ -1,0 +1,131 @@
+"""The FastAPI application: wiring of settings, database, publisher and routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+
+from variance import __version__
+from variance.api.errors import ApiError, ErrorDetail, ErrorResponse
+from variance.api.ingest.auth import SecretCache
+from variance.api.responses import JsonResponse
+from variance.api.routes import connections, health, ingest
+from variance.api.services.connections import authenticate_secret
+from variance.appdb.session import make_engine, session_factory
+from variance.core.bus import BusMessage
+from variance.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    async def publish(self, messages: list[BusMessage]) -> None: ...
+    def ensure_topic(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+class DiscardingPublisher:
+    """Accepts and drops everything: only for the ingestion benchmark's reference run,
+    which measures the API without Pub/Sub. Never used by default."""
+
+    async def publish(self, messages: list[BusMessage]) -> None:
+        return None
+
+    def ensure_topic(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        return None
+
+
+def create_app(settings: Settings | None = None, publisher: Publisher | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = make_engine(settings.resolved_database_url)
+    sessions = session_factory(engine)
+
+    def lookup(secret: str):
+        with sessions() as session:
+            return authenticate_secret(session, secret)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal publisher
+        if publisher is None:
+            from variance.pubsub import EventPublisher
+
+            publisher = EventPublisher(settings)
+        app.state.publisher = publisher
+        if settings.uses_emulator:
+            try:
+                publisher.ensure_topic()
+            except Exception as exc:
+                log.warning("could not create the Pub/Sub topic yet (%s); will retry on publish", exc)
+        yield
+        publisher.close()
+        engine.dispose()
+
+    app = FastAPI(
+        title="Variance signals API",
+        version=__version__,
+        description="Segment-compatible ingestion and the management API of Variance signals.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.secrets = SecretCache(lookup)
+    app.state.publisher = publisher
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
+        headers = {"WWW-Authenticate": 'Basic realm="variance"'} if exc.status == 401 else None
+        return JsonResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JsonResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "is invalid"}
+        field = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path"))
+        rule = str(first.get("msg", "is invalid"))
+        body = ErrorResponse(
+            error=ErrorDetail(code="invalid", message=f"{field or 'body'}: {rule}", field=field or "body", rule=rule)
+        )
+        return JsonResponse(body.model_dump(exclude_none=True), status_code=422)
+
+    for router in (health.router, ingest.router, connections.router):
+        app.include_router(router)
+    _add_security_schemes(app)
+    return app
+
+
+def _add_security_schemes(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["writeKey"] = {
+            "type": "http",
+            "scheme": "basic",
+            "description": "Segment write key (the connection's secret) as the user name, empty password",
+        }
+        schemes["bearerSecret"] = {"type": "http", "scheme": "bearer", "description": "The connection's secret"}
+        # Schema violations answer 422 with the same error body as every other error.
+        schema["components"]["schemas"].pop("HTTPValidationError", None)
+        schema["components"]["schemas"].pop("ValidationError", None)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if "422" in operation.get("responses", {}):
+                    operation["responses"]["422"] = {
+                        "description": "The request does not match the documented schema",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+                    }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,82 @@
+"""The one settings definition, read by the API, the pipeline, the CLI and dbt tooling.
+
+Every value comes from an environment variable (CLI flags set the same variables), so
+choosing between the local stack and Google Cloud never means editing code.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import Enum
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from variance.core.durations import parse_duration
+
+
+class WarehouseTarget(str, Enum):
+    local = "local"
+    bigquery = "bigquery"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    google_cloud_project: str = Field("variance-local", alias="GOOGLE_CLOUD_PROJECT")
+    events_topic: str = Field("segment-events", alias="VARIANCE_EVENTS_TOPIC")
+    events_subscription: str = Field("variance-pipeline", alias="VARIANCE_EVENTS_SUBSCRIPTION")
+    pubsub_emulator_host: str | None = Field(None, alias="PUBSUB_EMULATOR_HOST")
+    database_url: str | None = Field(None, alias="VARIANCE_DATABASE_URL")
+    data_dir: Path = Field(Path(".variance"), alias="VARIANCE_DATA_DIR")
+    warehouse: WarehouseTarget = Field(WarehouseTarget.local, alias="VARIANCE_WAREHOUSE")
+    bigquery_dataset: str = Field("variance", alias="VARIANCE_BIGQUERY_DATASET")
+    public_url: str = Field("http://127.0.0.1:8000", alias="VARIANCE_PUBLIC_URL")
+    publish_timeout_s: float = Field(5.0, alias="VARIANCE_PUBLISH_TIMEOUT", gt=0, le=60)
+    allowed_lateness_text: str = Field("3d", alias="VARIANCE_ALLOWED_LATENESS")
+    config_refresh_s: float = Field(30.0, alias="VARIANCE_CONFIG_REFRESH", gt=0, le=60)
+    slack_token: str | None = Field(None, alias="VARIANCE_SLACK_TOKEN", repr=False)
+    slack_api_url: str | None = Field(None, alias="VARIANCE_SLACK_API_URL")
+
+    @field_validator("allowed_lateness_text")
+    @classmethod
+    def _lateness_is_a_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def allowed_lateness(self) -> timedelta:
+        return parse_duration(self.allowed_lateness_text)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The app database: ``VARIANCE_DATABASE_URL``, else a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'variance.db').resolve()}"
+
+    @property
+    def uses_emulator(self) -> bool:
+        return bool(self.pubsub_emulator_host)
+
+    @property
+    def topic_path(self) -> str:
+        return f"projects/{self.google_cloud_project}/topics/{self.events_topic}"
+
+    @property
+    def subscription_path(self) -> str:
+        return f"projects/{self.google_cloud_project}/subscriptions/{self.events_subscription}"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.data_dir / "slack-outbox.jsonl"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment; keyword overrides use the environment variable names."""
+    return Settings(**overrides)  # type: ignore[arg-type]

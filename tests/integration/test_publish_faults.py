@@ -1,0 +1,99 @@
+"""When Pub/Sub is down the API says so (503) within seconds, and nothing it accepted
+is lost; when the emulator comes back empty, the API recreates its topic."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.support.processes import run_cli, start_api
+from variance.core.settings import Settings
+from variance.emulator import free_port, start_emulator
+from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
+
+pytestmark = pytest.mark.slow
+
+
+def _subscribe(settings: Settings):
+    ensure_topic(publisher_client(settings), settings.topic_path)
+    subscriber = subscriber_client(settings)
+    ensure_subscription(subscriber, settings.subscription_path, settings.topic_path)
+    return subscriber
+
+
+def _drain(subscriber, settings: Settings, expected: int) -> set[str]:
+    ids: set[str] = set()
+    deadline = time.monotonic() + 20
+    while len(ids) < expected and time.monotonic() < deadline:
+        response = subscriber.pull(subscription=settings.subscription_path, max_messages=100, timeout=5)
+        if response.received_messages:
+            subscriber.acknowledge(
+                subscription=settings.subscription_path, ack_ids=[m.ack_id for m in response.received_messages]
+            )
+            ids.update(m.message.attributes["message_id"] for m in response.received_messages)
+    return ids
+
+
+def test_outage_gives_503_fast_and_loses_nothing_accepted(tmp_path):
+    port = free_port()
+    emulator = start_emulator(port, log_path=tmp_path / "emulator.log")
+    env = {
+        "PUBSUB_EMULATOR_HOST": emulator.emulator_host,
+        "VARIANCE_DATA_DIR": str(tmp_path / "data"),
+        "VARIANCE_EVENTS_TOPIC": f"events-{uuid.uuid4().hex[:8]}",
+        "VARIANCE_EVENTS_SUBSCRIPTION": f"check-{uuid.uuid4().hex[:8]}",
+        "VARIANCE_PUBLISH_TIMEOUT": "2",
+    }
+    settings = Settings(**env)
+    api = start_api(env, tmp_path / "api.log")
+    try:
+        org = json.loads(run_cli(["orgs", "create", "Acme"], env).stdout)
+        conn = json.loads(
+            run_cli(["connections", "create", "--org", org["org_id"], "--name", "web", "--mapping", "group"], env).stdout
+        )
+        auth = {"Authorization": "Basic " + base64.b64encode(f"{conn['secret']}:".encode()).decode()}
+        subscriber = _subscribe(settings)
+
+        def send(message_id: str) -> httpx.Response:
+            body = {"batch": [{"type": "track", "userId": "u", "event": "E", "messageId": message_id}]}
+            return httpx.post(api.url + "/v1/batch", json=body, headers=auth, timeout=30)
+
+        accepted = {f"before-{i}" for i in range(20) if send(f"before-{i}").status_code == 200}
+        assert len(accepted) == 20
+        assert _drain(subscriber, settings, 20) == accepted
+
+        emulator.stop()
+        started = time.monotonic()
+        response = send("during-outage")
+        elapsed = time.monotonic() - started
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["error"]["code"] == "unavailable"
+        assert elapsed < 6, f"the API took {elapsed:.1f} s to give up"
+
+        # The emulator restarts empty: no topic, no subscription.
+        emulator = start_emulator(port, log_path=tmp_path / "emulator2.log")
+        deadline = time.monotonic() + 15
+        first_after = None
+        while time.monotonic() < deadline:
+            first_after = send("recreates-topic")
+            if first_after.status_code == 200:
+                break
+            time.sleep(0.5)
+        assert first_after is not None and first_after.status_code == 200, first_after.text
+        topics = [t.name for t in publisher_client(settings).list_topics(project=f"projects/{settings.google_cloud_project}")]
+        assert settings.topic_path in topics, "the API did not recreate its topic"
+
+        subscriber = _subscribe(settings)
+        after = {f"after-{i}" for i in range(20) if send(f"after-{i}").status_code == 200}
+        assert len(after) == 20
+        assert _drain(subscriber, settings, 20) == after
+    finally:
+        api.stop()
+        emulator.stop()
+    assert "Traceback" not in api.log()

@@ -1,0 +1,3 @@
+"""Variance signals: Segment product analytics turned into signals for sellers."""
+
+__version__ = "0.1.0"

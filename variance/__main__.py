@@ -1,0 +1,3 @@
+from variance.cli.main import main
+
+main()

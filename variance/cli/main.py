@@ -1,0 +1,61 @@
+"""The ``variance`` command. Commands that create things print JSON on stdout; errors
+are one line on stderr with a non-zero exit status."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from variance.cli import connections, orgs, servers
+from variance.cli.common import CliError
+
+app = typer.Typer(
+    help="Variance signals: Segment product analytics turned into signals.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(servers.emulator_app, name="emulator")
+app.command("api")(servers.api)
+app.add_typer(orgs.app, name="orgs")
+app.add_typer(connections.app, name="connections")
+
+
+@app.command("db-upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the app database schema (the API does this on start)."""
+    from variance.appdb.session import make_engine, migrate
+    from variance.cli.common import say, settings
+
+    engine = make_engine(settings().resolved_database_url)
+    migrate(engine)
+    engine.dispose()
+    say("app database is up to date")
+
+
+def main() -> None:
+    from variance.api.errors import ApiError
+
+    try:
+        app(standalone_mode=False)
+    except (CliError, ApiError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(getattr(exc, "code", 1) if isinstance(getattr(exc, "code", 1), int) else 1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and anything unexpected: one line, not a trace
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        sys.stderr.write(f"error: {type(exc).__name__}: {exc}\n")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
