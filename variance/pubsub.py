@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Sequence
 
 import grpc
@@ -129,20 +130,43 @@ class EventPublisher:
             await self._publish_once(messages)
 
     async def _publish_once(self, messages: Sequence[BusMessage]) -> None:
-        futures = [
-            asyncio.wrap_future(
-                self._client.publish(self._topic, m.data, retry=self._retry, timeout=self._timeout, **m.attributes)
-            )
-            for m in messages
-        ]
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[BaseException | None] = loop.create_future()
+        remaining = len(messages)
+        lock = threading.Lock()
+
+        # One asyncio wake-up per request, not one per message: the client's futures
+        # complete on its own threads, and the last one (or the first failure) hands
+        # the outcome to the event loop.
+        def settle(outcome: BaseException | None) -> None:
+            if not done.done():
+                done.set_result(outcome)
+
+        def on_done(future) -> None:
+            nonlocal remaining
+            error = future.exception()
+            with lock:
+                remaining -= 1
+                last = remaining == 0
+            if error is not None or last:
+                loop.call_soon_threadsafe(settle, error)
+
+        futures = []
+        for m in messages:
+            future = self._client.publish(self._topic, m.data, retry=self._retry, timeout=self._timeout, **m.attributes)
+            futures.append(future)
+            future.add_done_callback(on_done)
         try:
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=self._timeout + 1)
-        except gexc.NotFound:
-            raise
-        except (TimeoutError, asyncio.TimeoutError, gexc.GoogleAPICallError, gexc.RetryError) as exc:
-            for future in futures:
-                future.cancel()
-            raise PublishUnavailable(f"Pub/Sub did not confirm the publish: {type(exc).__name__}") from None
+            error = await asyncio.wait_for(done, timeout=self._timeout + 1)
+        except (TimeoutError, asyncio.TimeoutError):
+            error = TimeoutError("no confirmation in time")
+        if error is None:
+            return
+        for future in futures:
+            future.cancel()
+        if isinstance(error, gexc.NotFound):
+            raise error
+        raise PublishUnavailable(f"Pub/Sub did not confirm the publish: {type(error).__name__}")
 
     def close(self) -> None:
         try:

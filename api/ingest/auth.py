@@ -52,13 +52,21 @@ class SecretCache:
         self._entries: dict[str, tuple[float, AuthenticatedConnection]] = {}
         self._lock = threading.Lock()
 
-    def get(self, secret: str) -> AuthenticatedConnection | None:
+    def cached(self, secret: str) -> AuthenticatedConnection | None:
+        """A fresh cache hit, without touching the database (safe on the event loop)."""
         key = credentials.digest(secret)
-        now = time.monotonic()
         with self._lock:
             hit = self._entries.get(key)
-        if hit and hit[0] > now and credentials.matches(secret, hit[1].secret_digest):
+        if hit and hit[0] > time.monotonic() and credentials.matches(secret, hit[1].secret_digest):
             return hit[1]
+        return None
+
+    def get(self, secret: str) -> AuthenticatedConnection | None:
+        hit = self.cached(secret)
+        if hit is not None:
+            return hit
+        key = credentials.digest(secret)
+        now = time.monotonic()
         found = self._lookup(secret)
         if found is not None:
             with self._lock:

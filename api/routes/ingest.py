@@ -47,7 +47,8 @@ async def _payload(request: Request, limit: int, what: str) -> Any:
 async def _authenticate(request: Request, secret: str | None, connection_id: str | None = None):
     if not secret:
         raise Unauthorized("a write key is required: send it as the Basic auth user name")
-    found = await run_in_threadpool(request.app.state.secrets.get, secret)
+    secrets = request.app.state.secrets
+    found = secrets.cached(secret) or await run_in_threadpool(secrets.get, secret)
     if found is None or (connection_id is not None and found.source.connection_id != connection_id):
         raise Unauthorized("the write key is not valid for this endpoint")
     return found.source

@@ -1,0 +1,144 @@
+"""Ingestion throughput: events/s accepted end to end (API -> Pub/Sub emulator, publish
+confirmed) for /v1/batch (100 events a request) and for single /v1/track calls.
+
+The reference is the same server binary and the same payloads with publishing switched
+off (``variance api --discard-events``), measured in the same run, so the ratio says
+what Pub/Sub costs on this machine however busy it is.
+
+    .venv/bin/python bench/ingest.py [--seconds 15] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import percentile, write_results  # noqa: E402
+from tests.support.processes import run_cli, start_api  # noqa: E402
+from variance.core.settings import Settings  # noqa: E402
+from variance.emulator import free_port, start_emulator  # noqa: E402
+from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client  # noqa: E402
+
+
+def _event(i: int) -> dict:
+    return {
+        "type": "track",
+        "userId": f"user-{i % 5000}",
+        "event": "Invited User",
+        "properties": {"role": "admin" if i % 3 else "member", "plan": "pro", "seats": i % 50},
+        "context": {"groupId": f"account-{i % 500}", "library": {"name": "bench", "version": "1"}},
+        "timestamp": "2026-11-25T10:00:00.000Z",
+    }
+
+
+async def _load(url: str, path: str, make_body, seconds: float, concurrency: int, events_per_request: int, auth: dict):
+    latencies: list[float] = []
+    failures = 0
+    stop_at = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, headers=auth, limits=limits, timeout=30) as client:
+
+        async def worker(worker_id: int) -> None:
+            nonlocal failures
+            n = 0
+            while time.perf_counter() < stop_at:
+                body = make_body(worker_id * 1_000_000 + n)
+                n += 1
+                started = time.perf_counter()
+                response = await client.post(path, content=body, headers={"Content-Type": "application/json"})
+                if response.status_code == 200:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    failures += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {
+        "events_per_s": round(len(latencies) * events_per_request / elapsed, 1),
+        "requests": len(latencies),
+        "failed_requests": failures,
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+    }
+
+
+def _batch_body(seed: int) -> bytes:
+    return json.dumps({"batch": [dict(_event(seed * 100 + k), messageId=str(uuid.uuid4())) for k in range(100)]}).encode()
+
+
+def _single_body(seed: int) -> bytes:
+    return json.dumps(dict(_event(seed), messageId=str(uuid.uuid4()))).encode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="variance-bench-"))
+    emulator = start_emulator(free_port(), log_path=work / "emulator.log")
+    env = {
+        "PUBSUB_EMULATOR_HOST": emulator.emulator_host,
+        "VARIANCE_DATA_DIR": str(work / "data"),
+        "VARIANCE_EVENTS_TOPIC": "bench-events",
+        "VARIANCE_EVENTS_SUBSCRIPTION": "bench-pipeline",
+    }
+    settings = Settings(**env)
+    ensure_topic(publisher_client(settings), settings.topic_path)
+    # A subscription attached, as the pipeline's would be, so the emulator stores every message.
+    subscriber = subscriber_client(settings)
+    ensure_subscription(subscriber, settings.subscription_path, settings.topic_path)
+    org = json.loads(run_cli(["orgs", "create", "Bench"], env).stdout)
+    conn = json.loads(
+        run_cli(["connections", "create", "--org", org["org_id"], "--name", "bench", "--mapping", "group"], env).stdout
+    )
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{conn['secret']}:".encode()).decode()}
+    publishing = start_api(env, work / "api.log")
+    reference = start_api(env, work / "api-ref.log", ["--discard-events"])
+    results: dict = {"seconds_per_mode": args.seconds, "concurrency": args.concurrency, "modes": {}}
+    try:
+        for mode, path, body, per_request in (
+            ("batch_100", "/v1/batch", _batch_body, 100),
+            ("single_track", "/v1/track", _single_body, 1),
+        ):
+            print(f"[{mode}] warming up", file=sys.stderr, flush=True)
+            asyncio.run(_load(publishing.url, path, body, 2, args.concurrency, per_request, auth))
+            asyncio.run(_load(reference.url, path, body, 2, args.concurrency, per_request, auth))
+            print(f"[{mode}] reference (publishing off) for {args.seconds:.0f} s", file=sys.stderr, flush=True)
+            ref = asyncio.run(_load(reference.url, path, body, args.seconds, args.concurrency, per_request, auth))
+            print(f"[{mode}] publishing to the emulator for {args.seconds:.0f} s", file=sys.stderr, flush=True)
+            pub = asyncio.run(_load(publishing.url, path, body, args.seconds, args.concurrency, per_request, auth))
+            pub["ratio_to_reference"] = round(pub["events_per_s"] / ref["events_per_s"], 3) if ref["events_per_s"] else None
+            pub["reference"] = ref
+            results["modes"][mode] = pub
+            print(
+                f"[{mode}] {pub['events_per_s']:.0f} events/s (p50 {pub['p50_ms']} ms, p99 {pub['p99_ms']} ms); "
+                f"reference {ref['events_per_s']:.0f} events/s; ratio {pub['ratio_to_reference']}",
+                flush=True,
+            )
+    finally:
+        publishing.stop()
+        reference.stop()
+        emulator.stop()
+    path = write_results("ingest", results)
+    print(f"results written to {path}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
