@@ -14,7 +14,7 @@ from variance import __version__
 from variance.api.errors import ApiError, ErrorDetail, ErrorResponse
 from variance.api.ingest.auth import SecretCache
 from variance.api.responses import JsonResponse
-from variance.api.routes import connections, health, ingest
+from variance.api.routes import connections, health, ingest, users
 from variance.api.services.connections import authenticate_secret
 from variance.appdb.session import make_engine, session_factory
 from variance.core.bus import BusMessage
@@ -96,7 +96,12 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         )
         return JsonResponse(body.model_dump(exclude_none=True), status_code=422)
 
-    for router in (health.router, ingest.router, connections.router):
+    for router in (
+        health.router,
+        ingest.router,
+        connections.router,
+        users.router,
+    ):
         app.include_router(router)
     _add_security_schemes(app)
     return app

@@ -71,6 +71,9 @@ def create_org(
     )
     session.add(admin)
     session.flush()
+    from variance.api.services.users import create_default_stream
+
+    create_default_stream(session, admin)
     token = issue_token(session, admin)
     session.flush()
     return CreatedOrg(org=org, admin=admin, token=token)

@@ -36,6 +36,21 @@ class ApiHarness:
             created = create_org(session, name)
             return created.org.id, created.token
 
+    def new_user(self, name: str = "Mia", role: str = "member", org_id: str | None = None) -> dict:
+        """A user created through the service (as an admin's invite would); includes ``token``."""
+        from variance.api.schemas.users import UserCreate
+        from variance.api.services.users import create_user
+
+        with self.client.app.state.sessions() as session, session.begin():
+            email = f"{name.lower().replace(' ', '.')}.{len(self.pulled)}@example.com"
+            self.pulled.append(None)  # keeps emails unique per harness
+            user = create_user(session, org_id or self.org_id, UserCreate(name=name, email=email, role=role))
+            return user.model_dump(mode="json")
+
+    @staticmethod
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
     def create_connection(self, token: str | None = None, **body) -> dict:
         body.setdefault("name", "web")
         body.setdefault("mapping", "group")

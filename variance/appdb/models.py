@@ -3,10 +3,10 @@ create exactly these tables; a test compares the two."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from variance.appdb.types import UTCDateTime, utcnow
@@ -82,3 +82,264 @@ class Connection(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     secret_rotated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- Workspace: what users configure -------------------------------------------------
+
+
+class StreamType(str, Enum):
+    accounts_contacts = "accounts_contacts"
+    event_type = "event_type"
+
+
+class Visibility(str, Enum):
+    personal = "personal"
+    team = "team"
+
+
+class EntityType(str, Enum):
+    account = "account"
+    contact = "contact"
+
+
+class Stream(Base):
+    """A feed of events. Personal streams belong to ``owner_user_id``; team streams to
+    the organisation (admins manage them, everyone sees them)."""
+
+    __tablename__ = "streams"
+    __table_args__ = (Index("ix_streams_org_id_id", "org_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(32))
+    visibility: Mapped[str] = mapped_column(String(16))
+    owner_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    slack_channel_id: Mapped[str | None] = mapped_column(String(64))
+    slack_channel_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class StreamSelector(Base):
+    """One event type an Event Type stream carries, optionally narrowed by property
+    filters (JSON list of PropertyFilter) and a connection name."""
+
+    __tablename__ = "stream_selectors"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    stream_id: Mapped[str] = mapped_column(ForeignKey("streams.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(1024))
+    filters: Mapped[str] = mapped_column(Text, default="[]")
+    connection_name: Mapped[str | None] = mapped_column(String(200))
+
+
+class Follow(Base):
+    __tablename__ = "follows"
+    __table_args__ = (
+        UniqueConstraint("stream_id", "entity_type", "entity_id", name="uq_follows_stream_entity"),
+        Index("ix_follows_org_entity", "org_id", "entity_type", "entity_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    stream_id: Mapped[str] = mapped_column(ForeignKey("streams.id", ondelete="CASCADE"))
+    entity_type: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[str] = mapped_column(String(1024))
+    created_by_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Milestone(Base):
+    """Event type + property filters + threshold + optional window, per contact or
+    account. ``version`` grows with every change of meaning, so history computed under
+    an older definition can be told apart and recomputed."""
+
+    __tablename__ = "milestones"
+    __table_args__ = (
+        UniqueConstraint("org_id", "name", name="uq_milestones_org_name"),
+        Index("ix_milestones_org_id_id", "org_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    entity: Mapped[str] = mapped_column(String(16))
+    event_kind: Mapped[str] = mapped_column(String(16))
+    event_name: Mapped[str | None] = mapped_column(String(1024))
+    filters: Mapped[str] = mapped_column(Text, default="[]")
+    threshold: Mapped[int] = mapped_column()
+    window: Mapped[str | None] = mapped_column(String(16))
+    window_seconds: Mapped[int | None] = mapped_column()
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SmartTag(Base):
+    """A saved filter tree over accounts or contacts (JSON ``definition``)."""
+
+    __tablename__ = "smart_tags"
+    __table_args__ = (
+        UniqueConstraint("org_id", "name", name="uq_smart_tags_org_name"),
+        Index("ix_smart_tags_org_id_id", "org_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    entity: Mapped[str] = mapped_column(String(16))
+    definition: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class View(Base):
+    """Like a smart tag, may use smart tags; personal or team; shown in the sidebar."""
+
+    __tablename__ = "views"
+    __table_args__ = (Index("ix_views_org_id_id", "org_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    entity: Mapped[str] = mapped_column(String(16))
+    definition: Mapped[str] = mapped_column(Text)
+    visibility: Mapped[str] = mapped_column(String(16))
+    owner_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Favorite(Base):
+    __tablename__ = "favorites"
+    __table_args__ = (UniqueConstraint("user_id", "target_type", "target_id", name="uq_favorites_user_target"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    target_type: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[str] = mapped_column(String(40))
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- Serving tables: filled by the pipeline, read by the API ---------------------------
+# Keys are the natural keys of what they hold, so the pipeline can upsert them.
+
+
+class ContactRow(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        Index("ix_contacts_org_name", "org_id", "search_name"),
+        Index("ix_contacts_org_email", "org_id", "email"),
+        Index("ix_contacts_org_account", "org_id", "account_id"),
+        Index("ix_contacts_org_last_seen", "org_id", "last_seen_at"),
+    )
+
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(400))
+    search_name: Mapped[str | None] = mapped_column(String(400))
+    email: Mapped[str | None] = mapped_column(String(320))
+    account_id: Mapped[str | None] = mapped_column(String(1024))
+    traits: Mapped[str] = mapped_column(Text, default="{}")
+    first_seen_at: Mapped[datetime | None] = mapped_column()
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccountRow(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        Index("ix_accounts_org_name", "org_id", "search_name"),
+        Index("ix_accounts_org_domain", "org_id", "domain"),
+        Index("ix_accounts_org_last_seen", "org_id", "last_seen_at"),
+    )
+
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(400))
+    search_name: Mapped[str | None] = mapped_column(String(400))
+    domain: Mapped[str | None] = mapped_column(String(253))
+    traits: Mapped[str] = mapped_column(Text, default="{}")
+    first_seen_at: Mapped[datetime | None] = mapped_column()
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MilestoneStatusRow(Base):
+    """Each entity's current status for each milestone."""
+
+    __tablename__ = "milestone_status"
+    __table_args__ = (Index("ix_milestone_status_entity", "org_id", "entity_id"),)
+
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    milestone_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    achieved: Mapped[bool] = mapped_column()
+    count: Mapped[int] = mapped_column()
+    changed_at: Mapped[datetime] = mapped_column()
+    achieved_at: Mapped[datetime | None] = mapped_column()
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class StreamItemRow(Base):
+    """Recent events of a stream (bounded retention), newest first when read."""
+
+    __tablename__ = "stream_items"
+    __table_args__ = (Index("ix_stream_items_feed", "org_id", "stream_id", "event_time"),)
+
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    event_time: Mapped[datetime] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(1024))
+    contact_id: Mapped[str | None] = mapped_column(String(1024))
+    account_id: Mapped[str | None] = mapped_column(String(1024))
+    connection_name: Mapped[str | None] = mapped_column(String(200))
+    properties: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class EventTypeRow(Base):
+    """The catalog of event types seen per organisation."""
+
+    __tablename__ = "event_types"
+
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column()
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class DailyActivityRow(Base):
+    """Events per entity, event type and UTC day (Beam's one-day event-time windows)."""
+
+    __tablename__ = "daily_activity"
+
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    entity_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    count: Mapped[int] = mapped_column()
+
+
+class TagMemberRow(Base):
+    """Which entities carry which smart tag (filled by whoever evaluates tags)."""
+
+    __tablename__ = "tag_members"
+    __table_args__ = (Index("ix_tag_members_entity", "org_id", "entity_id"),)
+
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tag_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    since: Mapped[datetime | None] = mapped_column()
