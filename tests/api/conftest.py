@@ -26,6 +26,7 @@ class ApiHarness:
     _subscriber: object = None
     _subscription: str | None = None
     pulled: list = field(default_factory=list)
+    _users_made: int = 0
 
     @property
     def admin(self) -> dict[str, str]:
@@ -42,8 +43,8 @@ class ApiHarness:
         from variance.api.services.users import create_user
 
         with self.client.app.state.sessions() as session, session.begin():
-            email = f"{name.lower().replace(' ', '.')}.{len(self.pulled)}@example.com"
-            self.pulled.append(None)  # keeps emails unique per harness
+            self._users_made += 1
+            email = f"{name.lower().replace(' ', '.')}.{self._users_made}@example.com"
             user = create_user(session, org_id or self.org_id, UserCreate(name=name, email=email, role=role))
             return user.model_dump(mode="json")
 
