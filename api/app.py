@@ -14,7 +14,7 @@ from variance import __version__
 from variance.api.errors import ApiError, ErrorDetail, ErrorResponse
 from variance.api.ingest.auth import SecretCache
 from variance.api.responses import JsonResponse
-from variance.api.routes import connections, health, ingest, users
+from variance.api.routes import connections, entities, health, ingest, milestones, streams, users
 from variance.api.services.connections import authenticate_secret
 from variance.appdb.session import make_engine, session_factory
 from variance.core.bus import BusMessage
@@ -89,7 +89,10 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JsonResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "is invalid"}
-        field = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path"))
+        loc = list(first.get("loc", ()))
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+            loc = loc[1:]  # where FastAPI found it, not part of the field's name
+        field = ".".join(str(part) for part in loc)
         rule = str(first.get("msg", "is invalid"))
         body = ErrorResponse(
             error=ErrorDetail(code="invalid", message=f"{field or 'body'}: {rule}", field=field or "body", rule=rule)
@@ -101,6 +104,9 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         ingest.router,
         connections.router,
         users.router,
+        streams.router,
+        milestones.router,
+        entities.router,
     ):
         app.include_router(router)
     _add_security_schemes(app)

@@ -42,7 +42,9 @@ def test_port_taken_is_a_clear_error():
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        with pytest.raises(EmulatorError, match=f"port {port} on 127.0.0.1 is already in use; choose another with --port"):
+        with pytest.raises(
+            EmulatorError, match=f"port {port} on 127.0.0.1 is already in use; choose another with --port"
+        ):
             start_emulator(port)
 
 

@@ -48,6 +48,11 @@ class ApiHarness:
             user = create_user(session, org_id or self.org_id, UserCreate(name=name, email=email, role=role))
             return user.model_dump(mode="json")
 
+    def insert(self, *rows) -> None:
+        """Serving rows, written directly as the pipeline would."""
+        with self.client.app.state.sessions() as session, session.begin():
+            session.add_all(rows)
+
     @staticmethod
     def bearer(token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}

@@ -54,7 +54,9 @@ def test_outage_gives_503_fast_and_loses_nothing_accepted(tmp_path):
     try:
         org = json.loads(run_cli(["orgs", "create", "Acme"], env).stdout)
         conn = json.loads(
-            run_cli(["connections", "create", "--org", org["org_id"], "--name", "web", "--mapping", "group"], env).stdout
+            run_cli(
+                ["connections", "create", "--org", org["org_id"], "--name", "web", "--mapping", "group"], env
+            ).stdout
         )
         auth = {"Authorization": "Basic " + base64.b64encode(f"{conn['secret']}:".encode()).decode()}
         subscriber = _subscribe(settings)
@@ -86,7 +88,9 @@ def test_outage_gives_503_fast_and_loses_nothing_accepted(tmp_path):
                 break
             time.sleep(0.5)
         assert first_after is not None and first_after.status_code == 200, first_after.text
-        topics = [t.name for t in publisher_client(settings).list_topics(project=f"projects/{settings.google_cloud_project}")]
+        topics = [
+            t.name for t in publisher_client(settings).list_topics(project=f"projects/{settings.google_cloud_project}")
+        ]
         assert settings.topic_path in topics, "the API did not recreate its topic"
 
         subscriber = _subscribe(settings)

@@ -1,0 +1,122 @@
+"""Accounts, contacts and the event type catalog (read from the serving tables the
+pipeline fills; a reader never scans the warehouse)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from variance.api.deps import CurrentUser, DbSession
+from variance.api.errors import InvalidInput, NotFound, Unauthorized, responses
+from variance.api.schemas.common import Page
+from variance.api.schemas.entities import AccountOut, ContactOut, EntitySort, EventTypeOut
+from variance.api.services import entities as service
+from variance.api.services import keyset
+from variance.api.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.appdb.models import EventTypeRow
+from variance.core.events import EventKind, EventTypeRef
+
+router = APIRouter(tags=["accounts and contacts"])
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Search = Annotated[str | None, Query(max_length=200, description="Prefix of name, email/domain, or the exact id")]
+Traits = Annotated[list[str], Query(max_length=10, description="PATH:VALUE, e.g. company.plan:enterprise (repeatable)")]
+_ERRORS = responses(Unauthorized, InvalidInput)
+
+
+@router.get("/v1/contacts", response_model=Page[ContactOut], responses=_ERRORS)
+def list_contacts(
+    principal: CurrentUser,
+    session: DbSession,
+    q: Search = None,
+    account_id: Annotated[str | None, Query(max_length=1024)] = None,
+    trait: Traits = [],  # noqa: B006 - FastAPI copies defaults
+    milestone_id: Annotated[str | None, Query(max_length=40, description="Only contacts that have it")] = None,
+    tag_id: Annotated[str | None, Query(max_length=40, description="Only contacts with this smart tag")] = None,
+    sort: EntitySort = EntitySort.name,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
+):
+    items, next_cursor = service.list_contacts(
+        session,
+        principal.org_id,
+        q=q,
+        account_id=account_id,
+        traits=trait,
+        milestone_id=milestone_id,
+        tag_id=tag_id,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/v1/contacts/{contact_id:path}", response_model=ContactOut, responses=responses(Unauthorized, NotFound))
+def get_contact(contact_id: str, principal: CurrentUser, session: DbSession):
+    return service.get_contact(session, principal.org_id, contact_id)
+
+
+@router.get("/v1/accounts", response_model=Page[AccountOut], responses=_ERRORS)
+def list_accounts(
+    principal: CurrentUser,
+    session: DbSession,
+    q: Search = None,
+    trait: Traits = [],  # noqa: B006
+    milestone_id: Annotated[str | None, Query(max_length=40)] = None,
+    tag_id: Annotated[str | None, Query(max_length=40)] = None,
+    sort: EntitySort = EntitySort.name,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
+):
+    items, next_cursor = service.list_accounts(
+        session,
+        principal.org_id,
+        q=q,
+        traits=trait,
+        milestone_id=milestone_id,
+        tag_id=tag_id,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/v1/accounts/{account_id:path}", response_model=AccountOut, responses=responses(Unauthorized, NotFound))
+def get_account(account_id: str, principal: CurrentUser, session: DbSession):
+    return service.get_account(session, principal.org_id, account_id)
+
+
+@router.get("/v1/event-types", response_model=Page[EventTypeOut], responses=_ERRORS, tags=["event types"])
+def list_event_types(
+    principal: CurrentUser,
+    session: DbSession,
+    kind: EventKind | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Prefix of the name")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
+):
+    """The event types that really arrived, so users choose from them."""
+    query = select(EventTypeRow).where(EventTypeRow.org_id == principal.org_id)
+    if kind:
+        query = query.where(EventTypeRow.kind == kind.value)
+    if q:
+        query = query.where(EventTypeRow.name >= q, EventTypeRow.name < q + "\U0010ffff")
+    rows = session.scalars(keyset.page(query, [EventTypeRow.kind, EventTypeRow.name], False, limit, cursor)).all()
+    next_cursor = keyset.encode((rows[limit - 1].kind, rows[limit - 1].name)) if len(rows) > limit else None
+    items = []
+    for row in rows[:limit]:
+        ref = EventTypeRef(kind=row.kind, name=row.name or None)
+        items.append(
+            EventTypeOut(
+                kind=ref.kind,
+                name=ref.name,
+                label=ref.label(),
+                first_seen_at=row.first_seen_at,
+                last_seen_at=row.last_seen_at,
+                count=row.count,
+            )
+        )
+    return Page(items=items, next_cursor=next_cursor)

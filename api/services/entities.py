@@ -1,0 +1,246 @@
+"""Listing and searching accounts and contacts from the serving tables.
+
+Search (``q``) is a case-insensitive prefix match on the name, the email (contacts) or
+domain (accounts), or the exact id; each is an index range scan, so answers stay in
+milliseconds at 100,000 contacts. ``trait`` narrows by one trait's exact value (its
+text form); that one reads each candidate row's traits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from variance.api.errors import InvalidInput, NotFound
+from variance.api.schemas.entities import AccountOut, ContactOut, EntityMilestone, EntitySort, EntityTag
+from variance.api.services import keyset
+from variance.appdb.models import AccountRow, ContactRow, Milestone, MilestoneStatusRow, SmartTag, TagMemberRow
+
+_TRAIT_PATH = re.compile(r"^[A-Za-z0-9_\- ]{1,100}(\.[A-Za-z0-9_\- ]{1,100}){0,9}$")
+_MAX_CHAR = "\U0010ffff"
+
+
+@dataclass(frozen=True)
+class TraitMatch:
+    path: tuple[str, ...]
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> TraitMatch:
+        path, sep, value = text.partition(":")
+        if not sep or not _TRAIT_PATH.match(path):
+            raise InvalidInput("trait", "must be PATH:VALUE with a dotted path of letters, digits, _ - or space")
+        return cls(tuple(path.split(".")), value)
+
+
+def search_key(text: str | None) -> str:
+    """What names are sorted and searched by (the pipeline stores it): case-folded."""
+    return (text or "").strip().casefold()
+
+
+def _trait_text(session: Session, column, path: tuple[str, ...]):
+    """The trait's value as text, in the app database's own JSON functions."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(column, JSONB)[path].astext
+    json_path = "$" + "".join(f'."{segment}"' for segment in path)
+    return cast(func.json_extract(column, json_path), String)
+
+
+def _prefix(column, q: str):
+    return and_(column >= q, column < q + _MAX_CHAR)
+
+
+def _entity_extras(session: Session, org_id: str, entity: str, ids: list[str]):
+    milestones: dict[str, list[EntityMilestone]] = {i: [] for i in ids}
+    tags: dict[str, list[EntityTag]] = {i: [] for i in ids}
+    if not ids:
+        return milestones, tags
+    rows = session.execute(
+        select(MilestoneStatusRow, Milestone.name)
+        .join(Milestone, Milestone.id == MilestoneStatusRow.milestone_id)
+        .where(
+            MilestoneStatusRow.org_id == org_id,
+            MilestoneStatusRow.entity_id.in_(ids),
+            MilestoneStatusRow.achieved.is_(True),
+            Milestone.entity == entity,
+        )
+        .order_by(Milestone.name)
+    )
+    for status, name in rows:
+        milestones[status.entity_id].append(
+            EntityMilestone(
+                milestone_id=status.milestone_id, name=name, achieved_at=status.achieved_at, count=status.count
+            )
+        )
+    rows = session.execute(
+        select(TagMemberRow.entity_id, SmartTag.id, SmartTag.name)
+        .join(SmartTag, SmartTag.id == TagMemberRow.tag_id)
+        .where(TagMemberRow.org_id == org_id, TagMemberRow.entity_id.in_(ids), SmartTag.entity == entity)
+        .order_by(SmartTag.name)
+    )
+    for entity_id, tag_id, name in rows:
+        tags[entity_id].append(EntityTag(tag_id=tag_id, name=name))
+    return milestones, tags
+
+
+def _contact_out(row: ContactRow, milestones, tags) -> ContactOut:
+    return ContactOut(
+        contact_id=row.contact_id,
+        name=row.name,
+        email=row.email,
+        account_id=row.account_id,
+        traits=orjson.loads(row.traits or "{}"),
+        first_seen_at=row.first_seen_at,
+        last_seen_at=row.last_seen_at,
+        milestones=milestones[row.contact_id],
+        tags=tags[row.contact_id],
+    )
+
+
+def _account_out(row: AccountRow, milestones, tags) -> AccountOut:
+    return AccountOut(
+        account_id=row.account_id,
+        name=row.name,
+        domain=row.domain,
+        traits=orjson.loads(row.traits or "{}"),
+        first_seen_at=row.first_seen_at,
+        last_seen_at=row.last_seen_at,
+        milestones=milestones[row.account_id],
+        tags=tags[row.account_id],
+    )
+
+
+def _narrow(session, query, model, id_column, org_id, entity, q, traits, milestone_id, tag_id, search_columns):
+    if q:
+        key = search_key(q)
+        query = query.where(or_(*(_prefix(c, key) for c in search_columns), id_column == q.strip()))
+    for text in traits:
+        match = TraitMatch.parse(text)
+        query = query.where(_trait_text(session, model.traits, match.path) == match.value)
+    if milestone_id:
+        query = query.where(
+            id_column.in_(
+                select(MilestoneStatusRow.entity_id).where(
+                    MilestoneStatusRow.org_id == org_id,
+                    MilestoneStatusRow.milestone_id == milestone_id,
+                    MilestoneStatusRow.achieved.is_(True),
+                )
+            )
+        )
+    if tag_id:
+        query = query.where(
+            id_column.in_(
+                select(TagMemberRow.entity_id).where(TagMemberRow.org_id == org_id, TagMemberRow.tag_id == tag_id)
+            )
+        )
+    return query
+
+
+def _sorted_page(session, query, model, id_column, sort: EntitySort, limit: int, cursor: str | None):
+    if sort == EntitySort.recent:
+        # Never-seen rows sort last: coalesce to the epoch keeps the key comparable.
+        seen = func.coalesce(model.last_seen_at, datetime(1970, 1, 1))
+        columns, descending = [seen, id_column], True
+
+        def parse(values):
+            return [datetime.fromisoformat(values[0]).replace(tzinfo=None), values[1]]
+    else:
+        columns, descending, parse = [func.coalesce(model.search_name, ""), id_column], False, None
+    rows = session.scalars(keyset.page(query, columns, descending, limit, cursor, parse)).all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        if sort == EntitySort.recent:
+            seen_at = last.last_seen_at.replace(tzinfo=None) if last.last_seen_at else datetime(1970, 1, 1)
+            next_cursor = keyset.encode((seen_at, getattr(last, id_column.key)))
+        else:
+            next_cursor = keyset.encode((last.search_name or "", getattr(last, id_column.key)))
+    return rows, next_cursor
+
+
+def list_contacts(
+    session: Session,
+    org_id: str,
+    *,
+    q: str | None = None,
+    account_id: str | None = None,
+    traits: list[str] = (),
+    milestone_id: str | None = None,
+    tag_id: str | None = None,
+    sort: EntitySort = EntitySort.name,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[ContactOut], str | None]:
+    query = select(ContactRow).where(ContactRow.org_id == org_id)
+    if account_id:
+        query = query.where(ContactRow.account_id == account_id)
+    query = _narrow(
+        session,
+        query,
+        ContactRow,
+        ContactRow.contact_id,
+        org_id,
+        "contact",
+        q,
+        traits,
+        milestone_id,
+        tag_id,
+        [ContactRow.search_name, ContactRow.email],
+    )
+    rows, next_cursor = _sorted_page(session, query, ContactRow, ContactRow.contact_id, sort, limit, cursor)
+    milestones, tags = _entity_extras(session, org_id, "contact", [r.contact_id for r in rows])
+    return [_contact_out(r, milestones, tags) for r in rows], next_cursor
+
+
+def get_contact(session: Session, org_id: str, contact_id: str) -> ContactOut:
+    row = session.get(ContactRow, (org_id, contact_id))
+    if row is None:
+        raise NotFound(f"no contact {contact_id!r} in this organisation")
+    milestones, tags = _entity_extras(session, org_id, "contact", [contact_id])
+    return _contact_out(row, milestones, tags)
+
+
+def list_accounts(
+    session: Session,
+    org_id: str,
+    *,
+    q: str | None = None,
+    traits: list[str] = (),
+    milestone_id: str | None = None,
+    tag_id: str | None = None,
+    sort: EntitySort = EntitySort.name,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[AccountOut], str | None]:
+    query = select(AccountRow).where(AccountRow.org_id == org_id)
+    query = _narrow(
+        session,
+        query,
+        AccountRow,
+        AccountRow.account_id,
+        org_id,
+        "account",
+        q,
+        traits,
+        milestone_id,
+        tag_id,
+        [AccountRow.search_name, AccountRow.domain],
+    )
+    rows, next_cursor = _sorted_page(session, query, AccountRow, AccountRow.account_id, sort, limit, cursor)
+    milestones, tags = _entity_extras(session, org_id, "account", [r.account_id for r in rows])
+    return [_account_out(r, milestones, tags) for r in rows], next_cursor
+
+
+def get_account(session: Session, org_id: str, account_id: str) -> AccountOut:
+    row = session.get(AccountRow, (org_id, account_id))
+    if row is None:
+        raise NotFound(f"no account {account_id!r} in this organisation")
+    milestones, tags = _entity_extras(session, org_id, "account", [account_id])
+    return _account_out(row, milestones, tags)

@@ -1,0 +1,218 @@
+"""Streams: who may see and change them, their selectors, and the sidebar order.
+
+Visibility: a team stream is visible to everyone in the organisation and changed by
+admins; a personal stream is visible to and changed by its owner only (to anyone else
+it does not exist: 404). Every user has one default Accounts & Contacts stream, which
+cannot be deleted.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import orjson
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from variance.api.errors import Conflict, Forbidden, InvalidInput, NotFound
+from variance.api.schemas.streams import Selector, SlackChannel, StreamCreate, StreamOut, StreamUpdate
+from variance.api.services.orgs import Principal
+from variance.appdb.models import Favorite, Follow, Stream, StreamItemRow, StreamSelector, StreamType, Visibility
+from variance.appdb.types import utcnow
+from variance.core.ids import new_id
+
+
+def visible(principal: Principal):
+    """SQL condition: streams the principal may see."""
+    return (Stream.org_id == principal.org_id) & or_(
+        Stream.visibility == Visibility.team.value, Stream.owner_user_id == principal.user_id
+    )
+
+
+def get_visible(session: Session, principal: Principal, stream_id: str) -> Stream:
+    stream = session.scalar(select(Stream).where(Stream.id == stream_id, visible(principal)))
+    if stream is None:
+        raise NotFound(f"no stream {stream_id!r} visible to you in this organisation")
+    return stream
+
+
+def check_writable(principal: Principal, stream: Stream) -> None:
+    if stream.visibility == Visibility.team.value and not principal.is_admin:
+        raise Forbidden("only admins change team streams")
+
+
+def get_writable(session: Session, principal: Principal, stream_id: str) -> Stream:
+    stream = get_visible(session, principal, stream_id)
+    check_writable(principal, stream)
+    return stream
+
+
+def selectors_of(session: Session, stream_ids: list[str]) -> dict[str, list[Selector]]:
+    out: dict[str, list[Selector]] = {sid: [] for sid in stream_ids}
+    if not stream_ids:
+        return out
+    rows = session.scalars(
+        select(StreamSelector)
+        .where(StreamSelector.stream_id.in_(stream_ids))
+        .order_by(StreamSelector.stream_id, StreamSelector.position)
+    )
+    for row in rows:
+        out[row.stream_id].append(
+            Selector(kind=row.kind, name=row.name, filters=json.loads(row.filters), connection_name=row.connection_name)
+        )
+    return out
+
+
+def favorite_positions(session: Session, user_id: str) -> dict[str, int]:
+    rows = session.execute(
+        select(Favorite.target_id, Favorite.position).where(
+            Favorite.user_id == user_id, Favorite.target_type == "stream"
+        )
+    )
+    return dict(rows.tuples().all())
+
+
+def to_out(stream: Stream, selectors: list[Selector] | None = None, favorite_position: int | None = None) -> StreamOut:
+    channel = (
+        SlackChannel(id=stream.slack_channel_id, name=stream.slack_channel_name or stream.slack_channel_id)
+        if stream.slack_channel_id
+        else None
+    )
+    return StreamOut(
+        id=stream.id,
+        name=stream.name,
+        type=StreamType(stream.type),
+        visibility=Visibility(stream.visibility),
+        owner_user_id=stream.owner_user_id,
+        is_default=stream.is_default,
+        favorite_position=favorite_position,
+        slack_channel=channel,
+        selectors=selectors or [],
+        created_at=stream.created_at,
+        updated_at=stream.updated_at,
+    )
+
+
+def describe(session: Session, principal: Principal, stream: Stream) -> StreamOut:
+    return to_out(
+        stream,
+        selectors_of(session, [stream.id])[stream.id],
+        favorite_positions(session, principal.user_id).get(stream.id),
+    )
+
+
+def _check_selectors(stream_type: str, selectors: list[Selector]) -> None:
+    if stream_type == StreamType.accounts_contacts.value and selectors:
+        raise InvalidInput("selectors", "only Event Type streams have selectors")
+    if stream_type == StreamType.event_type.value and not selectors:
+        raise InvalidInput("selectors", "an Event Type stream needs at least one event type")
+
+
+def _store_selectors(session: Session, stream: Stream, selectors: list[Selector]) -> None:
+    session.execute(delete(StreamSelector).where(StreamSelector.stream_id == stream.id))
+    for position, selector in enumerate(selectors):
+        session.add(
+            StreamSelector(
+                id=new_id("sel"),
+                org_id=stream.org_id,
+                stream_id=stream.id,
+                position=position,
+                kind=selector.kind.value,
+                name=selector.name,
+                filters=orjson.dumps([f.model_dump(mode="json") for f in selector.filters]).decode(),
+                connection_name=selector.connection_name,
+            )
+        )
+
+
+def _clean_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("name", "must not be empty")
+    return name
+
+
+def create_stream(session: Session, principal: Principal, body: StreamCreate) -> Stream:
+    if body.visibility == Visibility.team and not principal.is_admin:
+        raise Forbidden("only admins create team streams")
+    _check_selectors(body.type.value, body.selectors)
+    stream = Stream(
+        id=new_id("str"),
+        org_id=principal.org_id,
+        name=_clean_name(body.name),
+        type=body.type.value,
+        visibility=body.visibility.value,
+        owner_user_id=principal.user_id if body.visibility == Visibility.personal else None,
+        is_default=False,
+        slack_channel_id=body.slack_channel.id if body.slack_channel else None,
+        slack_channel_name=body.slack_channel.name if body.slack_channel else None,
+    )
+    session.add(stream)
+    session.flush()
+    _store_selectors(session, stream, body.selectors)
+    session.flush()
+    return stream
+
+
+def update_stream(session: Session, principal: Principal, stream_id: str, body: StreamUpdate) -> Stream:
+    stream = get_writable(session, principal, stream_id)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("name") is not None:
+        stream.name = _clean_name(changes["name"])
+    elif "name" in changes:
+        raise InvalidInput("name", "must not be empty")
+    if "slack_channel" in changes:
+        stream.slack_channel_id = body.slack_channel.id if body.slack_channel else None
+        stream.slack_channel_name = body.slack_channel.name if body.slack_channel else None
+    if body.selectors is not None:
+        _check_selectors(stream.type, body.selectors)
+        _store_selectors(session, stream, body.selectors)
+    stream.updated_at = utcnow()
+    session.flush()
+    return stream
+
+
+def delete_stream(session: Session, principal: Principal, stream_id: str) -> None:
+    stream = get_writable(session, principal, stream_id)
+    if stream.is_default:
+        raise Conflict("a user's default stream cannot be deleted", field="stream_id")
+    session.execute(delete(StreamItemRow).where(StreamItemRow.stream_id == stream.id))
+    session.execute(delete(Favorite).where(Favorite.target_type == "stream", Favorite.target_id == stream.id))
+    session.execute(delete(Follow).where(Follow.stream_id == stream.id))
+    session.execute(delete(StreamSelector).where(StreamSelector.stream_id == stream.id))
+    session.delete(stream)
+    session.flush()
+
+
+def _encode_cursor(key: tuple) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple:
+    try:
+        return tuple(json.loads(base64.urlsafe_b64decode(cursor.encode())))
+    except ValueError:
+        raise InvalidInput("cursor", "is not a cursor returned by this list") from None
+
+
+def list_streams(
+    session: Session, principal: Principal, limit: int, cursor: str | None
+) -> tuple[list[StreamOut], str | None]:
+    """The streams the user sees: favorites first in their order, then the rest by id.
+
+    A user sees a bounded number of streams (their own plus the team's), so the order
+    is computed over ids in memory and the page's rows are loaded by id.
+    """
+    favorites = favorite_positions(session, principal.user_id)
+    ids = session.scalars(select(Stream.id).where(visible(principal))).all()
+    keyed = sorted((0, favorites[i], i) if i in favorites else (1, 0, i) for i in ids)
+    if cursor:
+        after = _decode_cursor(cursor)
+        keyed = [k for k in keyed if list(k) > list(after)]
+    page = keyed[:limit]
+    rows = {s.id: s for s in session.scalars(select(Stream).where(Stream.id.in_([k[2] for k in page])))}
+    selectors = selectors_of(session, list(rows))
+    items = [to_out(rows[k[2]], selectors[k[2]], favorites.get(k[2])) for k in page]
+    next_cursor = _encode_cursor(page[-1]) if len(keyed) > limit else None
+    return items, next_cursor
