@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from variance.cli import connections, orgs, servers
+from variance.cli import connections, orgs, servers, workspace
 from variance.cli.common import CliError
 
 app = typer.Typer(
@@ -20,6 +20,10 @@ app.add_typer(servers.emulator_app, name="emulator")
 app.command("api")(servers.api)
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(connections.app, name="connections")
+app.add_typer(workspace.users_app, name="users")
+app.add_typer(workspace.streams_app, name="streams")
+app.add_typer(workspace.follows_app, name="follows")
+app.add_typer(workspace.milestones_app, name="milestones")
 
 
 @app.command("db-upgrade")
