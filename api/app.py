@@ -9,6 +9,7 @@ from typing import Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from variance import __version__
 from variance.api.errors import ApiError, ErrorDetail, ErrorResponse
@@ -85,6 +86,13 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
     async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
         headers = {"WWW-Authenticate": 'Basic realm="variance"'} if exc.status == 401 else None
         return JsonResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JsonResponse:
+        # Unknown paths and methods answer in the same shape as every other error.
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        body = ErrorResponse(error=ErrorDetail(code=codes.get(exc.status_code, "http_error"), message=str(exc.detail)))
+        return JsonResponse(body.model_dump(exclude_none=True), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JsonResponse:
