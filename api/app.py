@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -15,7 +16,18 @@ from variance import __version__
 from variance.api.errors import ApiError, ErrorDetail, ErrorResponse
 from variance.api.ingest.auth import SecretCache
 from variance.api.responses import JsonResponse
-from variance.api.routes import connections, entities, health, ingest, milestones, streams, users
+from variance.api.routes import (
+    connections,
+    entities,
+    favorites,
+    health,
+    ingest,
+    milestones,
+    streams,
+    tags,
+    users,
+    views,
+)
 from variance.api.services.connections import authenticate_secret
 from variance.appdb.session import make_engine, session_factory
 from variance.core.bus import BusMessage
@@ -44,6 +56,13 @@ class DiscardingPublisher:
         return None
 
 
+def _ensure_topic(publisher: Publisher) -> None:
+    try:
+        publisher.ensure_topic()
+    except Exception as exc:
+        log.warning("could not create the Pub/Sub topic yet (%s); will retry on publish", exc)
+
+
 def create_app(settings: Settings | None = None, publisher: Publisher | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.resolved_database_url)
@@ -62,10 +81,9 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
             publisher = EventPublisher(settings)
         app.state.publisher = publisher
         if settings.uses_emulator:
-            try:
-                publisher.ensure_topic()
-            except Exception as exc:
-                log.warning("could not create the Pub/Sub topic yet (%s); will retry on publish", exc)
+            # In the background: the API serves (and answers 503) even while the
+            # emulator is still starting; publishing recreates the topic anyway.
+            threading.Thread(target=_ensure_topic, args=(publisher,), daemon=True, name="ensure-topic").start()
         yield
         publisher.close()
         engine.dispose()
@@ -115,6 +133,9 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         streams.router,
         milestones.router,
         entities.router,
+        tags.router,
+        views.router,
+        favorites.router,
     ):
         app.include_router(router)
     _add_security_schemes(app)

@@ -45,6 +45,11 @@ _TRANSIENT = (
 )
 
 
+# Admin calls (create topic/subscription) give up within seconds instead of the
+# client's default of a minute, so a caller can report an unreachable Pub/Sub.
+_ADMIN_RETRY = Retry(predicate=if_exception_type(*_TRANSIENT), initial=0.1, maximum=1.0, timeout=5.0)
+
+
 class PublishUnavailable(RuntimeError):
     """Pub/Sub did not confirm in time; the caller should answer 503 so the sender retries."""
 
@@ -69,7 +74,7 @@ def subscriber_client(settings: Settings) -> pubsub_v1.SubscriberClient:
 def ensure_topic(client: pubsub_v1.PublisherClient, topic_path: str) -> bool:
     """Create the topic if missing; True when it was created."""
     try:
-        client.create_topic(name=topic_path, timeout=10)
+        client.create_topic(name=topic_path, retry=_ADMIN_RETRY, timeout=5)
         return True
     except gexc.AlreadyExists:
         return False
@@ -81,7 +86,11 @@ def ensure_subscription(
     """Create the subscription if missing; True when it was created."""
     try:
         client.create_subscription(
-            name=subscription_path, topic=topic_path, ack_deadline_seconds=ack_deadline_s, timeout=10
+            name=subscription_path,
+            topic=topic_path,
+            ack_deadline_seconds=ack_deadline_s,
+            retry=_ADMIN_RETRY,
+            timeout=5,
         )
         return True
     except gexc.AlreadyExists:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import String, and_, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -117,9 +117,6 @@ def _account_out(row: AccountRow, milestones, tags) -> AccountOut:
 
 
 def _narrow(session, query, model, id_column, org_id, entity, q, traits, milestone_id, tag_id, search_columns):
-    if q:
-        key = search_key(q)
-        query = query.where(or_(*(_prefix(c, key) for c in search_columns), id_column == q.strip()))
     for text in traits:
         match = TraitMatch.parse(text)
         query = query.where(_trait_text(session, model.traits, match.path) == match.value)
@@ -142,26 +139,58 @@ def _narrow(session, query, model, id_column, org_id, entity, q, traits, milesto
     return query
 
 
+def _searched_page(session, query, model, id_column, q, search_columns, sort, limit, cursor):
+    """A page of rows matching ``q`` in any searched column.
+
+    Each column is searched by its own query (an index range scan), each paged by the
+    list's sort key, and the pages are merged: one query with an OR across columns
+    would make the database walk the whole organisation instead.
+    """
+    if not q:
+        return _sorted_page(session, query, model, id_column, sort, limit, cursor)
+    key = search_key(q)
+    branches = [query.where(_prefix(column, key)) for column in search_columns]
+    branches.append(query.where(id_column == q.strip()))
+    merged: dict[str, object] = {}
+    for branch in branches:
+        rows, _ = _sorted_page(session, branch, model, id_column, sort, limit, cursor)
+        for row in rows:
+            merged[getattr(row, id_column.key)] = row
+    if sort == EntitySort.recent:
+        ordered = sorted(merged.values(), key=lambda r: (r.last_seen_at, getattr(r, id_column.key)), reverse=True)
+    else:
+        ordered = sorted(merged.values(), key=lambda r: (r.search_name, getattr(r, id_column.key)))
+    page = ordered[:limit]
+    next_cursor = None
+    if len(ordered) > limit:
+        last = page[-1]
+        if sort == EntitySort.recent:
+            next_cursor = keyset.encode((last.last_seen_at.replace(tzinfo=None), getattr(last, id_column.key)))
+        else:
+            next_cursor = keyset.encode((last.search_name, getattr(last, id_column.key)))
+    return page, next_cursor
+
+
 def _sorted_page(session, query, model, id_column, sort: EntitySort, limit: int, cursor: str | None):
     if sort == EntitySort.recent:
-        # Never-seen rows sort last: coalesce to the epoch keeps the key comparable.
-        seen = func.coalesce(model.last_seen_at, datetime(1970, 1, 1))
-        columns, descending = [seen, id_column], True
+        columns, descending = [model.last_seen_at, id_column], True
 
         def parse(values):
-            return [datetime.fromisoformat(values[0]).replace(tzinfo=None), values[1]]
+            try:
+                return [datetime.fromisoformat(values[0]).replace(tzinfo=None), values[1]]
+            except (TypeError, ValueError):
+                raise InvalidInput("cursor", "is not a cursor returned by this list") from None
     else:
-        columns, descending, parse = [func.coalesce(model.search_name, ""), id_column], False, None
+        columns, descending, parse = [model.search_name, id_column], False, None
     rows = session.scalars(keyset.page(query, columns, descending, limit, cursor, parse)).all()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
         if sort == EntitySort.recent:
-            seen_at = last.last_seen_at.replace(tzinfo=None) if last.last_seen_at else datetime(1970, 1, 1)
-            next_cursor = keyset.encode((seen_at, getattr(last, id_column.key)))
+            next_cursor = keyset.encode((last.last_seen_at.replace(tzinfo=None), getattr(last, id_column.key)))
         else:
-            next_cursor = keyset.encode((last.search_name or "", getattr(last, id_column.key)))
+            next_cursor = keyset.encode((last.search_name, getattr(last, id_column.key)))
     return rows, next_cursor
 
 
@@ -194,7 +223,17 @@ def list_contacts(
         tag_id,
         [ContactRow.search_name, ContactRow.email],
     )
-    rows, next_cursor = _sorted_page(session, query, ContactRow, ContactRow.contact_id, sort, limit, cursor)
+    rows, next_cursor = _searched_page(
+        session,
+        query,
+        ContactRow,
+        ContactRow.contact_id,
+        q,
+        [ContactRow.search_name, ContactRow.email],
+        sort,
+        limit,
+        cursor,
+    )
     milestones, tags = _entity_extras(session, org_id, "contact", [r.contact_id for r in rows])
     return [_contact_out(r, milestones, tags) for r in rows], next_cursor
 
@@ -233,7 +272,17 @@ def list_accounts(
         tag_id,
         [AccountRow.search_name, AccountRow.domain],
     )
-    rows, next_cursor = _sorted_page(session, query, AccountRow, AccountRow.account_id, sort, limit, cursor)
+    rows, next_cursor = _searched_page(
+        session,
+        query,
+        AccountRow,
+        AccountRow.account_id,
+        q,
+        [AccountRow.search_name, AccountRow.domain],
+        sort,
+        limit,
+        cursor,
+    )
     milestones, tags = _entity_extras(session, org_id, "account", [r.account_id for r in rows])
     return [_account_out(r, milestones, tags) for r in rows], next_cursor
 

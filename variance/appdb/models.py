@@ -235,40 +235,41 @@ class Favorite(Base):
 class ContactRow(Base):
     __tablename__ = "contacts"
     __table_args__ = (
-        Index("ix_contacts_org_name", "org_id", "search_name"),
+        # Each list order has an index ending in the id, so keyset pages are index scans.
+        Index("ix_contacts_org_name", "org_id", "search_name", "contact_id"),
         Index("ix_contacts_org_email", "org_id", "email"),
-        Index("ix_contacts_org_account", "org_id", "account_id"),
-        Index("ix_contacts_org_last_seen", "org_id", "last_seen_at"),
+        Index("ix_contacts_org_account", "org_id", "account_id", "search_name", "contact_id"),
+        Index("ix_contacts_org_last_seen", "org_id", "last_seen_at", "contact_id"),
     )
 
     org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     contact_id: Mapped[str] = mapped_column(String(1024), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(400))
-    search_name: Mapped[str | None] = mapped_column(String(400))
+    search_name: Mapped[str] = mapped_column(String(400))  # case-folded name, else email/domain, else id
     email: Mapped[str | None] = mapped_column(String(320))
     account_id: Mapped[str | None] = mapped_column(String(1024))
     traits: Mapped[str] = mapped_column(Text, default="{}")
-    first_seen_at: Mapped[datetime | None] = mapped_column()
-    last_seen_at: Mapped[datetime | None] = mapped_column()
+    first_seen_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AccountRow(Base):
     __tablename__ = "accounts"
     __table_args__ = (
-        Index("ix_accounts_org_name", "org_id", "search_name"),
+        Index("ix_accounts_org_name", "org_id", "search_name", "account_id"),
         Index("ix_accounts_org_domain", "org_id", "domain"),
-        Index("ix_accounts_org_last_seen", "org_id", "last_seen_at"),
+        Index("ix_accounts_org_last_seen", "org_id", "last_seen_at", "account_id"),
     )
 
     org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(1024), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(400))
-    search_name: Mapped[str | None] = mapped_column(String(400))
+    search_name: Mapped[str] = mapped_column(String(400))  # case-folded name, else email/domain, else id
     domain: Mapped[str | None] = mapped_column(String(253))
     traits: Mapped[str] = mapped_column(Text, default="{}")
-    first_seen_at: Mapped[datetime | None] = mapped_column()
-    last_seen_at: Mapped[datetime | None] = mapped_column()
+    first_seen_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -37,7 +37,7 @@ def seed(api):
             last_seen=T0 + timedelta(days=1),
         ),
         builders.contact(org, "u3", email="alan@acme.com", account_id="acme", last_seen=T0 + timedelta(days=3)),
-        builders.contact(org, "anon-9", last_seen=None),
+        builders.contact(org, "anon-9", last_seen=T0 - timedelta(days=1)),
     )
 
 
@@ -91,6 +91,26 @@ def test_milestones_and_tags_appear_on_entities(api_on):
     assert api_on.client.get("/v1/contacts/acme", headers=api_on.admin).json()["milestones"] == []
     only = api_on.client.get("/v1/accounts", params={"milestone_id": milestone["id"]}, headers=api_on.admin)
     assert ids(only, "account_id") == ["acme"]
+
+
+def test_search_pages_merge_name_and_email_matches(api_on):
+    # "pat" matches some names and other contacts' emails; pages must not repeat or skip
+    api_on.insert(
+        *(builders.contact(api_on.org_id, f"n{i}", name=f"Pat {i}", email=f"x{i}@a.com") for i in range(7)),
+        *(builders.contact(api_on.org_id, f"e{i}", name=f"Zed {i}", email=f"pat{i}@b.com") for i in range(6)),
+        builders.contact(api_on.org_id, "other", name="Someone"),
+    )
+    for sort in ("name", "recent"):
+        seen, cursor = [], None
+        while True:
+            params = {"q": "pat", "limit": 4, "sort": sort} | ({"cursor": cursor} if cursor else {})
+            page = api_on.client.get("/v1/contacts", params=params, headers=api_on.admin).json()
+            seen += [c["contact_id"] for c in page["items"]]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        assert sorted(seen) == sorted([f"n{i}" for i in range(7)] + [f"e{i}" for i in range(6)])
+        assert len(seen) == 13
 
 
 def test_pagination_is_stable_in_both_orders(api_on):

@@ -7,6 +7,7 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -19,38 +20,38 @@ def upgrade() -> None:
         sa.Column("org_id", sa.String(length=40), nullable=False),
         sa.Column("account_id", sa.String(length=1024), nullable=False),
         sa.Column("name", sa.String(length=400), nullable=True),
-        sa.Column("search_name", sa.String(length=400), nullable=True),
+        sa.Column("search_name", sa.String(length=400), nullable=False),
         sa.Column("domain", sa.String(length=253), nullable=True),
         sa.Column("traits", sa.Text(), nullable=False),
-        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("org_id", "account_id"),
     )
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.create_index("ix_accounts_org_domain", ["org_id", "domain"], unique=False)
-        batch_op.create_index("ix_accounts_org_last_seen", ["org_id", "last_seen_at"], unique=False)
-        batch_op.create_index("ix_accounts_org_name", ["org_id", "search_name"], unique=False)
+        batch_op.create_index("ix_accounts_org_last_seen", ["org_id", "last_seen_at", "account_id"], unique=False)
+        batch_op.create_index("ix_accounts_org_name", ["org_id", "search_name", "account_id"], unique=False)
 
     op.create_table(
         "contacts",
         sa.Column("org_id", sa.String(length=40), nullable=False),
         sa.Column("contact_id", sa.String(length=1024), nullable=False),
         sa.Column("name", sa.String(length=400), nullable=True),
-        sa.Column("search_name", sa.String(length=400), nullable=True),
+        sa.Column("search_name", sa.String(length=400), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=True),
         sa.Column("account_id", sa.String(length=1024), nullable=True),
         sa.Column("traits", sa.Text(), nullable=False),
-        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("org_id", "contact_id"),
     )
     with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.create_index("ix_contacts_org_account", ["org_id", "account_id"], unique=False)
+        batch_op.create_index("ix_contacts_org_account", ["org_id", "account_id", "search_name", "contact_id"], unique=False)
         batch_op.create_index("ix_contacts_org_email", ["org_id", "email"], unique=False)
-        batch_op.create_index("ix_contacts_org_last_seen", ["org_id", "last_seen_at"], unique=False)
-        batch_op.create_index("ix_contacts_org_name", ["org_id", "search_name"], unique=False)
+        batch_op.create_index("ix_contacts_org_last_seen", ["org_id", "last_seen_at", "contact_id"], unique=False)
+        batch_op.create_index("ix_contacts_org_name", ["org_id", "search_name", "contact_id"], unique=False)
 
     op.create_table(
         "daily_activity",
