@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 import orjson
 from sqlalchemy import String, and_, cast, func, select
@@ -152,8 +152,10 @@ def _searched_page(session, query, model, id_column, q, search_columns, sort, li
     branches = [query.where(_prefix(column, key)) for column in search_columns]
     branches.append(query.where(id_column == q.strip()))
     merged: dict[str, object] = {}
+    more = False
     for branch in branches:
-        rows, _ = _sorted_page(session, branch, model, id_column, sort, limit, cursor)
+        rows, branch_next = _sorted_page(session, branch, model, id_column, sort, limit, cursor)
+        more = more or branch_next is not None
         for row in rows:
             merged[getattr(row, id_column.key)] = row
     if sort == EntitySort.recent:
@@ -162,10 +164,10 @@ def _searched_page(session, query, model, id_column, q, search_columns, sort, li
         ordered = sorted(merged.values(), key=lambda r: (r.search_name, getattr(r, id_column.key)))
     page = ordered[:limit]
     next_cursor = None
-    if len(ordered) > limit:
+    if page and (more or len(ordered) > limit):
         last = page[-1]
         if sort == EntitySort.recent:
-            next_cursor = keyset.encode((last.last_seen_at.replace(tzinfo=None), getattr(last, id_column.key)))
+            next_cursor = keyset.encode((last.last_seen_at, getattr(last, id_column.key)))
         else:
             next_cursor = keyset.encode((last.search_name, getattr(last, id_column.key)))
     return page, next_cursor
@@ -177,7 +179,7 @@ def _sorted_page(session, query, model, id_column, sort: EntitySort, limit: int,
 
         def parse(values):
             try:
-                return [datetime.fromisoformat(values[0]).replace(tzinfo=None), values[1]]
+                return [datetime.fromisoformat(values[0]).astimezone(timezone.utc), values[1]]
             except (TypeError, ValueError):
                 raise InvalidInput("cursor", "is not a cursor returned by this list") from None
     else:
@@ -188,7 +190,7 @@ def _sorted_page(session, query, model, id_column, sort: EntitySort, limit: int,
         rows = rows[:limit]
         last = rows[-1]
         if sort == EntitySort.recent:
-            next_cursor = keyset.encode((last.last_seen_at.replace(tzinfo=None), getattr(last, id_column.key)))
+            next_cursor = keyset.encode((last.last_seen_at, getattr(last, id_column.key)))
         else:
             next_cursor = keyset.encode((last.search_name, getattr(last, id_column.key)))
     return rows, next_cursor

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, literal, tuple_
 
 from variance.api.errors import InvalidInput
 
 
 def encode(values: tuple[Any, ...]) -> str:
-    plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    plain = [v.astimezone(timezone.utc).isoformat() if isinstance(v, datetime) else v for v in values]
     return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
 
 
@@ -35,6 +35,8 @@ def page(query: Select, columns: list, descending: bool, limit: int, cursor: str
         if parse:
             after = parse(after)
         key = tuple_(*columns)
-        query = query.where(key < tuple_(*after) if descending else key > tuple_(*after))
+        # Bound with each column's own type, so a datetime compares as the column stores it.
+        bound = tuple_(*(literal(value, type_=column.type) for value, column in zip(after, columns)))
+        query = query.where(key < bound if descending else key > bound)
     order = [c.desc() for c in columns] if descending else list(columns)
     return query.order_by(*order).limit(limit + 1)
