@@ -295,12 +295,26 @@ class MilestoneState:
                 f"event at {t_us} is before the horizon {self.horizon_us} "
                 f"(as-of {self._as_of} minus lateness {self.lateness_us}); skip it and record why"
             )
-        threshold, times = self.rule.threshold, self._times
-        if self.rule.window_us is None and len(times) >= threshold and t_us > times[threshold - 1]:
-            return  # after the N-th event: it can never be among the first N
-        insort(times, t_us)
+        insort(self._times, t_us)
         if self._dirty_from is None or t_us < self._dirty_from:
             self._dirty_from = t_us
+
+    def remove(self, t_us: int) -> bool:
+        """Take back one event at ``t_us`` (it turned out to belong to another entity).
+
+        Like an out-of-order add, it may correct emitted changes from ``t_us`` on; the same
+        horizon applies. Returns False when no event at that time is held.
+        """
+        if not self.accepts(t_us):
+            raise LateEventError(f"event at {t_us} is before the horizon {self.horizon_us}; it cannot be taken back")
+        times = self._times
+        i = bisect_left(times, t_us, self._dead_times())
+        if i == len(times) or times[i] != t_us:
+            return False
+        del times[i]
+        if self._dirty_from is None or t_us < self._dirty_from:
+            self._dirty_from = t_us
+        return True
 
     def advance(self, as_of_us: int) -> Diff:
         """Emit the changes up to ``max(as_of_us, as-of so far)`` that events added since the
@@ -345,8 +359,13 @@ class MilestoneState:
         """Drop event times and emitted changes that can no longer matter (see _PRUNE_SHARE)."""
         times, threshold = self._times, self.rule.threshold
         if self.rule.window_us is None:
-            if len(times) > threshold:
-                del times[bisect_right(times, times[threshold - 1]) :]
+            # The first N decide; later events matter only while they may still be
+            # taken back (remove) and move up, i.e. while they are at or after the horizon.
+            horizon = self.horizon_us
+            if len(times) > threshold and horizon is not None:
+                first_after_nth = bisect_right(times, times[threshold - 1])
+                keep_from = max(first_after_nth, bisect_left(times, horizon))
+                del times[first_after_nth:keep_from]
         else:
             dead = self._dead_times()
             if dead and (force or dead * _PRUNE_SHARE >= len(times)):

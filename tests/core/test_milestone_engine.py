@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from variance.core import milestone_engine
 from variance.core.milestone_engine import (
+    ACHIEVED,
     Change,
     Diff,
     LateEventError,
@@ -259,13 +260,15 @@ class TestBoundedState:
         assert len(state.to_state()[6]) == needed
         assert all(c.at_us >= 10_000 - 1 - lateness for c in state.retained_changes)
 
-    def test_unwindowed_state_keeps_only_the_first_n(self):
-        state = MilestoneState(MilestoneRule(3), lateness_us=1_000)
-        for t in [50, 60, 70, 80, 90, 55, 40]:
+    def test_unwindowed_state_keeps_the_first_n_and_what_may_be_taken_back(self):
+        state = MilestoneState(MilestoneRule(3), lateness_us=10)
+        for t in [40, 50, 55, 60, 70, 80, 90]:
             state.add(t)
             state.advance(t)
+        state.advance(95)
         state.compact()
-        assert state.retained_times == (40, 50, 55)
+        # horizon 85: 90 could still be removed and let a later event move up, 60..80 cannot
+        assert state.retained_times == (40, 50, 55, 90)
 
     @pytest.mark.parametrize("window_us", [DAY, 90 * DAY])
     def test_in_order_events_evaluate_a_constant_number_of_instants_whatever_the_window(self, monkeypatch, window_us):
@@ -323,7 +326,8 @@ def assert_nothing_unneeded_is_kept(state: MilestoneState, all_times: list[int])
         ordered = sorted(all_times)
         if len(ordered) >= rule.threshold:
             nth = ordered[rule.threshold - 1]
-            ordered = [t for t in ordered if t <= nth]
+            # the first N, and later ones only while they may still be taken back
+            ordered = [t for t in ordered if t <= nth or t >= horizon]
         assert state.retained_times == tuple(ordered)
     assert all(c.at_us >= horizon for c in state.retained_changes)
 
@@ -373,3 +377,55 @@ def test_rebuild_equals_the_batch_answer(rule, times, as_of):
     rest = state.advance(FAR)
     assert rest.retracted == []
     assert changes + rest.added == changes_between(rule, times, FAR)
+
+
+class TestRemove:
+    """Taking an event back (it belonged to another entity) corrects history like a late add."""
+
+    def test_removing_the_event_that_reached_the_threshold_retracts_the_achievement(self):
+        state = MilestoneState(MilestoneRule(2, window_us=100), lateness_us=1_000)
+        state.add(10)
+        state.add(20)
+        assert state.advance(50).added == [Change(ACHIEVED, 20, 2)]
+        assert state.remove(20) is True
+        diff = state.advance(60)
+        assert diff.retracted == [Change(ACHIEVED, 20, 2)] and diff.added == []
+        assert state.remove(33) is False
+
+    def test_unwindowed_removal_lets_the_next_event_reach_the_threshold(self):
+        state = MilestoneState(MilestoneRule(2), lateness_us=1_000)
+        for t in (10, 20, 30):
+            state.add(t)
+        assert state.advance(40).added == [Change(ACHIEVED, 20, 2)]
+        state.remove(10)
+        diff = state.advance(40)
+        assert diff.retracted == [Change(ACHIEVED, 20, 2)]
+        assert diff.added == [Change(ACHIEVED, 30, 2)]
+
+
+@given(
+    events=st.lists(st.integers(0, 400), min_size=1, max_size=40),
+    removals=st.lists(st.integers(0, 39), max_size=10),
+    threshold=st.integers(1, 4),
+    window=st.one_of(st.none(), st.integers(1, 150)),
+)
+@settings(max_examples=300, deadline=None)
+def test_adds_and_removes_equal_the_batch_answer_over_what_remains(events, removals, threshold, window):
+    rule = MilestoneRule(threshold, window)
+    state = MilestoneState(rule, lateness_us=10_000)
+    emitted: set[Change] = set()
+    for t in events:
+        state.add(t)
+    diff = state.advance(200)
+    emitted |= set(diff.added)
+    remaining = list(events)
+    for index in removals:
+        if index < len(remaining):
+            t = remaining.pop(index)
+            assert state.remove(t)
+            diff = state.advance(450)
+            emitted -= set(diff.retracted)
+            emitted |= set(diff.added)
+    diff = state.advance(450)
+    emitted = (emitted - set(diff.retracted)) | set(diff.added)
+    assert sorted(emitted) == changes_between(rule, remaining, 450)
