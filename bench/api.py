@@ -25,10 +25,10 @@ from sqlalchemy import create_engine, insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import percentile, write_results  # noqa: E402
-from tests.support.processes import run_cli, start_api  # noqa: E402
-from variance.appdb.models import AccountRow, ContactRow, MilestoneStatusRow, SmartTag, TagMemberRow  # noqa: E402
-from variance.appdb.session import make_engine, migrate  # noqa: E402
+from bench.common import percentile, write_results
+from tests.support.processes import run_cli, start_api
+from variance.appdb.models import AccountRow, ContactRow, MilestoneStatusRow, SmartTag, TagMemberRow
+from variance.appdb.session import make_engine, migrate
 
 WORDS = ["acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell", "cyberdyne"]
 FIRST = ["ada", "grace", "alan", "edsger", "barbara", "ken", "margaret", "linus", "radia", "donald", "frances", "john"]
@@ -44,9 +44,17 @@ def seed(url: str, org_id: str, contacts: int, accounts: int) -> dict:
         name = f"{WORDS[i % 10].title()} {i}"
         account_rows.append(
             {
-                "org_id": org_id, "account_id": f"acct-{i}", "name": name, "search_name": name.casefold(),
-                "domain": f"{WORDS[i % 10]}{i}.com", "traits": orjson.dumps({"plan": rng.choice(["trial", "pro", "enterprise"]), "employees": rng.randint(1, 5000)}).decode(),
-                "first_seen_at": t0, "last_seen_at": t0 + timedelta(minutes=rng.randint(0, 500000)), "updated_at": t0,
+                "org_id": org_id,
+                "account_id": f"acct-{i}",
+                "name": name,
+                "search_name": name.casefold(),
+                "domain": f"{WORDS[i % 10]}{i}.com",
+                "traits": orjson.dumps(
+                    {"plan": rng.choice(["trial", "pro", "enterprise"]), "employees": rng.randint(1, 5000)}
+                ).decode(),
+                "first_seen_at": t0,
+                "last_seen_at": t0 + timedelta(minutes=rng.randint(0, 500000)),
+                "updated_at": t0,
             }
         )
     contact_rows = []
@@ -56,10 +64,21 @@ def seed(url: str, org_id: str, contacts: int, accounts: int) -> dict:
         account = i % accounts
         contact_rows.append(
             {
-                "org_id": org_id, "contact_id": f"user-{i}", "name": name, "search_name": name.casefold(),
-                "email": f"{first}.{i}@{WORDS[account % 10]}{account}.com", "account_id": f"acct-{account}",
-                "traits": orjson.dumps({"role": rng.choice(["admin", "member"]), "company": {"plan": rng.choice(["trial", "pro", "enterprise"])}}).decode(),
-                "first_seen_at": t0, "last_seen_at": t0 + timedelta(minutes=rng.randint(0, 500000)), "updated_at": t0,
+                "org_id": org_id,
+                "contact_id": f"user-{i}",
+                "name": name,
+                "search_name": name.casefold(),
+                "email": f"{first}.{i}@{WORDS[account % 10]}{account}.com",
+                "account_id": f"acct-{account}",
+                "traits": orjson.dumps(
+                    {
+                        "role": rng.choice(["admin", "member"]),
+                        "company": {"plan": rng.choice(["trial", "pro", "enterprise"])},
+                    }
+                ).decode(),
+                "first_seen_at": t0,
+                "last_seen_at": t0 + timedelta(minutes=rng.randint(0, 500000)),
+                "updated_at": t0,
             }
         )
     with engine.begin() as conn:
@@ -67,8 +86,27 @@ def seed(url: str, org_id: str, contacts: int, accounts: int) -> dict:
         for start in range(0, len(contact_rows), 20000):
             conn.execute(insert(ContactRow), contact_rows[start : start + 20000])
         tag_id = "tag_bench"
-        conn.execute(insert(SmartTag), [{"id": tag_id, "org_id": org_id, "name": "Champions", "entity": "contact", "definition": "{}", "created_at": t0, "updated_at": t0}])
-        conn.execute(insert(TagMemberRow), [{"org_id": org_id, "tag_id": tag_id, "entity_id": f"user-{i}", "since": t0} for i in range(0, contacts, 7)])
+        conn.execute(
+            insert(SmartTag),
+            [
+                {
+                    "id": tag_id,
+                    "org_id": org_id,
+                    "name": "Champions",
+                    "entity": "contact",
+                    "definition": "{}",
+                    "created_at": t0,
+                    "updated_at": t0,
+                }
+            ],
+        )
+        conn.execute(
+            insert(TagMemberRow),
+            [
+                {"org_id": org_id, "tag_id": tag_id, "entity_id": f"user-{i}", "since": t0}
+                for i in range(0, contacts, 7)
+            ],
+        )
     engine.dispose()
     return {"tag_id": tag_id}
 
@@ -76,8 +114,16 @@ def seed(url: str, org_id: str, contacts: int, accounts: int) -> dict:
 def achieved_rows(org_id: str, milestone_id: str, accounts: int) -> list[dict]:
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     return [
-        {"org_id": org_id, "milestone_id": milestone_id, "entity_id": f"acct-{i}", "achieved": True, "count": 3,
-         "changed_at": t0, "achieved_at": t0, "version": 1}
+        {
+            "org_id": org_id,
+            "milestone_id": milestone_id,
+            "entity_id": f"acct-{i}",
+            "achieved": True,
+            "count": 3,
+            "changed_at": t0,
+            "achieved_at": t0,
+            "version": 1,
+        }
         for i in range(0, accounts, 3)
     ]
 
@@ -114,10 +160,29 @@ def main() -> None:
     env = {"VARIANCE_DATA_DIR": str(work), "VARIANCE_DATABASE_URL": url, "PUBSUB_EMULATOR_HOST": "127.0.0.1:1"}
     org = json.loads(run_cli(["orgs", "create", "Bench"], env).stdout)
     milestone = json.loads(
-        run_cli(["milestones", "create", "--org", org["org_id"], "--name", "PQL", "--entity", "account", "--kind", "Action",
-                 "--event", "Invited User", "--threshold", "3"], env).stdout
+        run_cli(
+            [
+                "milestones",
+                "create",
+                "--org",
+                org["org_id"],
+                "--name",
+                "PQL",
+                "--entity",
+                "account",
+                "--kind",
+                "Action",
+                "--event",
+                "Invited User",
+                "--threshold",
+                "3",
+            ],
+            env,
+        ).stdout
     )
-    print(f"seeding {args.contacts} contacts and {args.accounts} accounts ({args.database})", file=sys.stderr, flush=True)
+    print(
+        f"seeding {args.contacts} contacts and {args.accounts} accounts ({args.database})", file=sys.stderr, flush=True
+    )
     started = time.perf_counter()
     extra = seed(url, org["org_id"], args.contacts, args.accounts)
     engine = make_engine(url)
@@ -145,7 +210,9 @@ def main() -> None:
     }
     results: dict = {"database": args.database, "contacts": args.contacts, "accounts": args.accounts, "endpoints": {}}
     try:
-        with httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {org['admin_token']}"}, timeout=30) as client:
+        with httpx.Client(
+            base_url=api.url, headers={"Authorization": f"Bearer {org['admin_token']}"}, timeout=30
+        ) as client:
             # a cursor from the middle of the list, for a deep page
             page = client.get("/v1/contacts", params={"limit": 200, "q": "m"}).json()
             cases["contacts_deep_page"][1]["cursor"] = page["next_cursor"]

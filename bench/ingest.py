@@ -15,7 +15,6 @@ import asyncio
 import base64
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,11 +25,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import percentile, write_results  # noqa: E402
-from tests.support.processes import run_cli, start_api  # noqa: E402
-from variance.core.settings import Settings  # noqa: E402
-from variance.emulator import free_port, start_emulator  # noqa: E402
-from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client  # noqa: E402
+from bench.common import percentile, write_results
+from tests.support.processes import run_cli, start_api
+from variance.core.settings import Settings
+from variance.emulator import free_port, start_emulator
+from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
 
 
 def _event(i: int) -> dict:
@@ -77,7 +76,9 @@ async def _load(url: str, path: str, make_body, seconds: float, concurrency: int
 
 
 def _batch_body(seed: int) -> bytes:
-    return json.dumps({"batch": [dict(_event(seed * 100 + k), messageId=str(uuid.uuid4())) for k in range(100)]}).encode()
+    return json.dumps(
+        {"batch": [dict(_event(seed * 100 + k), messageId=str(uuid.uuid4())) for k in range(100)]}
+    ).encode()
 
 
 def _single_body(seed: int) -> bytes:
@@ -123,7 +124,9 @@ def main() -> None:
             ref = asyncio.run(_load(reference.url, path, body, args.seconds, args.concurrency, per_request, auth))
             print(f"[{mode}] publishing to the emulator for {args.seconds:.0f} s", file=sys.stderr, flush=True)
             pub = asyncio.run(_load(publishing.url, path, body, args.seconds, args.concurrency, per_request, auth))
-            pub["ratio_to_reference"] = round(pub["events_per_s"] / ref["events_per_s"], 3) if ref["events_per_s"] else None
+            pub["ratio_to_reference"] = (
+                round(pub["events_per_s"] / ref["events_per_s"], 3) if ref["events_per_s"] else None
+            )
             pub["reference"] = ref
             results["modes"][mode] = pub
             print(

@@ -220,8 +220,9 @@ _DEFINITION = TypeAdapter(Definition)
 
 
 def parse_definition(value: str | bytes | Mapping[str, Any]) -> ConditionGroup:
-    """A definition from stored JSON text or a decoded object; raises pydantic's
-    ``ValidationError`` when it breaks a rule."""
+    """A definition from stored JSON text or a decoded object. Raises ``ValueError``:
+    pydantic's ``ValidationError`` (a subclass) when it breaks a rule, orjson's
+    ``JSONDecodeError`` for text that is not JSON."""
     if isinstance(value, (str, bytes)):
         value = orjson.loads(value)
     return _DEFINITION.validate_python(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -50,7 +51,9 @@ def test_port_taken_is_a_clear_error():
 
 def test_missing_emulator_says_how_to_install(monkeypatch):
     monkeypatch.setenv("VARIANCE_PUBSUB_EMULATOR_JAR", "/nonexistent/emulator.jar")
-    with pytest.raises(EmulatorError, match="VARIANCE_PUBSUB_EMULATOR_JAR points to /nonexistent/emulator.jar"):
+    with pytest.raises(
+        EmulatorError, match=re.escape("VARIANCE_PUBSUB_EMULATOR_JAR points to /nonexistent/emulator.jar")
+    ):
         start_emulator(free_port())
 
 

@@ -36,7 +36,7 @@ def page(query: Select, columns: list, descending: bool, limit: int, cursor: str
             after = parse(after)
         key = tuple_(*columns)
         # Bound with each column's own type, so a datetime compares as the column stores it.
-        bound = tuple_(*(literal(value, type_=column.type) for value, column in zip(after, columns)))
+        bound = tuple_(*(literal(value, type_=column.type) for value, column in zip(after, columns, strict=True)))
         query = query.where(key < bound if descending else key > bound)
     order = [c.desc() for c in columns] if descending else list(columns)
     return query.order_by(*order).limit(limit + 1)

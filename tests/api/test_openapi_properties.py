@@ -36,7 +36,9 @@ def test_every_operation_honours_its_contract(api):
         headers = {"Authorization": write_key if ingest else f"Bearer {api.admin_token}"}
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None
+        )
         def honours_contract(case):
             calls.append(operation.path)
             case.call_and_validate(headers=headers, checks=_CHECKS)

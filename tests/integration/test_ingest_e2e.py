@@ -9,7 +9,7 @@ from segment.analytics import Client
 
 from variance.core import bus
 from variance.core.settings import Settings
-from variance.pubsub import ensure_subscription, publisher_client, subscriber_client, ensure_topic
+from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
 
 pytestmark = pytest.mark.slow
 

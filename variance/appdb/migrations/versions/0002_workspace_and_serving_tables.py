@@ -7,7 +7,6 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -48,7 +47,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("org_id", "contact_id"),
     )
     with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.create_index("ix_contacts_org_account", ["org_id", "account_id", "search_name", "contact_id"], unique=False)
+        batch_op.create_index(
+            "ix_contacts_org_account", ["org_id", "account_id", "search_name", "contact_id"], unique=False
+        )
         batch_op.create_index("ix_contacts_org_email", ["org_id", "email"], unique=False)
         batch_op.create_index("ix_contacts_org_last_seen", ["org_id", "last_seen_at", "contact_id"], unique=False)
         batch_op.create_index("ix_contacts_org_name", ["org_id", "search_name", "contact_id"], unique=False)

@@ -1,0 +1,570 @@
+"""OrgEngine: one organisation's events in, warehouse rows out.
+
+Per event: de-duplicate by messageId, record identity links, attribute the event to its
+contact and account as of its event time, count it for every milestone it matches, and
+route it to its streams. Per advance (the watermark in streaming, the as-of time in a
+backfill): emit the milestone changes up to then, corrections included, and route them
+(Milestone events) to streams too.
+
+An identity link that arrives after events it applies to (an identify or group call
+delayed on a phone) moves those events' milestone counts to the right contact or
+account, so the current milestone changes end up the same whatever the arrival order.
+Their stream matches stay as first routed: a Slack message cannot be taken back.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import orjson
+
+from variance.core.engine.config import MilestoneSpec, OrgConfig
+from variance.core.engine.matching import stream_matches
+from variance.core.events import SignalEvent
+from variance.core.filters import matches as filters_match
+from variance.core.identity import IdentityGraph, account_link_of, user_links_of
+from variance.core.milestone_engine import Change, LateEventError, MilestoneRule, MilestoneState
+from variance.core.warehouse import stable_hash
+
+Row = tuple[str, dict]  # (table name, row); "activity" rows feed daily activity counts
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+@dataclass(slots=True)
+class _Counted:
+    """An event counted for milestones whose entity may still change (for corrections)."""
+
+    message_id: str
+    event_time: int
+    anonymous_id: str | None  # set when the contact came from an anonymousId
+    explicit_account: bool
+    contact: str | None
+    account: str | None
+    contact_milestones: tuple[str, ...]
+    account_milestones: tuple[str, ...]
+
+
+@dataclass
+class EngineStats:
+    events: int = 0
+    duplicates: int = 0
+    late: int = 0
+    changes: int = 0
+    matches: int = 0
+    corrections: int = 0
+
+
+@dataclass
+class OrgEngine:
+    org_id: str
+    lateness_us: int
+    dedupe_us: int = 2 * 86_400_000_000
+    source: str = "streaming"
+    clock: Callable[[], int] = _now_us
+    config: OrgConfig = field(init=False)
+    stats: EngineStats = field(default_factory=EngineStats)
+
+    def __post_init__(self) -> None:
+        self.config = OrgConfig(org_id=self.org_id)
+        self.identity = IdentityGraph()
+        self.as_of: int | None = None
+        self._seen: dict[str, int] = {}
+        self._states: dict[tuple[str, str], MilestoneState] = {}
+        self._due: list[tuple[int, str, str]] = []
+        self._by_anonymous: dict[str, list[_Counted]] = {}
+        self._by_contact: dict[str, list[_Counted]] = {}
+        self._pruned_at: int | None = None
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def configure(self, config: OrgConfig) -> None:
+        """Take a new configuration. A milestone whose definition changed (or that was
+        deleted) loses its state; new and changed ones count from here on (a caller with
+        the warehouse rebuilds their history with :meth:`restore_milestone`)."""
+        old = self.config.milestones
+        for milestone_id, spec in old.items():
+            new = config.milestones.get(milestone_id)
+            if new is None or new.definition != spec.definition:
+                for key in [k for k in self._states if k[0] == milestone_id]:
+                    del self._states[key]
+        self.config = config
+
+    def restore_milestone(self, spec: MilestoneSpec, history: Iterable[SignalEvent], as_of_us: int) -> list[Row]:
+        """Evaluate a milestone over past events (a new or changed milestone, or a restart):
+        its states are rebuilt and its changes as of ``as_of_us`` returned, marked as a
+        recomputation. Past events are attributed with the identity links known now."""
+        times: dict[str, list[int]] = {}
+        for event in history:
+            entity = self._entity_for(spec, event)
+            if entity is not None and self._counts_for(spec, event):
+                times.setdefault(entity, []).append(event.event_time)
+        for key in [k for k in self._states if k[0] == spec.id]:
+            del self._states[key]
+        rows: list[Row] = []
+        rule = MilestoneRule(spec.threshold, spec.window_us)
+        for entity, entity_times in times.items():
+            state, changes = MilestoneState.rebuild(rule, self.lateness_us, entity_times, as_of_us)
+            self._states[(spec.id, entity)] = state
+            self._schedule(spec.id, entity, state)
+            for change in changes:
+                rows.append(self._change_row(spec, entity, change, "current", source="recompute"))
+        return rows
+
+    # -- events -------------------------------------------------------------------------------
+
+    def process(self, event: SignalEvent) -> list[Row]:
+        if event.message_id in self._seen:
+            self.stats.duplicates += 1
+            return []
+        self._seen[event.message_id] = event.event_time
+        self.stats.events += 1
+        rows: list[Row] = []
+        rows.extend(self._record_links(event))
+        contact = self.identity.contact_of(event)
+        account = self.identity.account_of(event, contact)
+        rows.append(("events", self._event_row(event, contact, account)))
+        if event.type == "identify" and contact is not None:
+            rows.append(("contacts", self._contact_row(event, contact)))
+        if event.kind is None:  # alias: identity only
+            return rows
+        rows.extend(self._count(event, contact, account))
+        for match in stream_matches(
+            self.config,
+            kind=event.kind.value,
+            name=event.event_name,
+            connection_name=event.connection_name,
+            properties=event.filter_properties,
+            contact_id=contact,
+            account_id=account,
+        ):
+            self.stats.matches += 1
+            rows.append(
+                (
+                    "stream_matches",
+                    self._match_row(
+                        match.stream_id,
+                        event.message_id,
+                        event.event_time,
+                        event.kind.value,
+                        event.event_name,
+                        contact,
+                        account,
+                        match.matched_by,
+                        "current",
+                    ),
+                )
+            )
+        late = self.as_of is not None and event.event_time < self.as_of - self.lateness_us
+        if not late:
+            for entity_type, entity_id in (("contact", contact), ("account", account)):
+                if entity_id is not None:
+                    rows.append(
+                        (
+                            "activity",
+                            {
+                                "org_id": self.org_id,
+                                "entity_type": entity_type,
+                                "entity_id": entity_id,
+                                "kind": event.kind.value,
+                                "name": event.event_name or "",
+                                "event_time": event.event_time,
+                            },
+                        )
+                    )
+        return rows
+
+    def _record_links(self, event: SignalEvent) -> list[Row]:
+        rows: list[Row] = []
+        for anonymous_id, user_id in user_links_of(event):
+            self.identity.link_user(anonymous_id, user_id, event.event_time, event.message_id)
+            rows.append(
+                (
+                    "identity_links",
+                    {
+                        "org_id": self.org_id,
+                        "anonymous_id": anonymous_id,
+                        "user_id": user_id,
+                        "linked_at": event.event_time,
+                        "message_id": event.message_id,
+                        "recorded_at": self.clock(),
+                    },
+                )
+            )
+            self._reattribute(self._by_anonymous.get(anonymous_id, []), event.event_time)
+        connection = self.config.connections.get(event.connection_id)
+        link = (
+            account_link_of(event, connection.mapping, connection.account_id_trait, connection.account_name_trait)
+            if connection
+            else None
+        )
+        if link is not None:
+            contact = self.identity.contact_of(event)
+            rows.append(
+                (
+                    "accounts",
+                    {
+                        "org_id": self.org_id,
+                        "account_id": link.account_id,
+                        "message_id": event.message_id,
+                        "event_time": event.event_time,
+                        "name": link.name,
+                        "domain": link.domain,
+                        "traits": _json(link.traits),
+                        "source": link.method,
+                        "recorded_at": self.clock(),
+                    },
+                )
+            )
+            if contact is not None:
+                self.identity.link_account(contact, link.account_id, event.event_time, event.message_id)
+                rows.append(
+                    (
+                        "contact_account_links",
+                        {
+                            "org_id": self.org_id,
+                            "contact_id": contact,
+                            "account_id": link.account_id,
+                            "linked_at": event.event_time,
+                            "message_id": event.message_id,
+                            "method": link.method,
+                            "recorded_at": self.clock(),
+                        },
+                    )
+                )
+                self._reattribute(self._by_contact.get(contact, []), event.event_time)
+        return rows
+
+    # -- milestones -----------------------------------------------------------------------------
+
+    def _counts_for(self, spec: MilestoneSpec, event: SignalEvent) -> bool:
+        kind = event.kind
+        if kind is None or kind.value != spec.kind:
+            return False
+        if spec.event_name is not None and spec.event_name != event.event_name:
+            return False
+        return filters_match(spec.filters, event.filter_properties)
+
+    def _entity_for(self, spec: MilestoneSpec, event: SignalEvent) -> str | None:
+        contact = self.identity.contact_of(event)
+        return contact if spec.entity == "contact" else self.identity.account_of(event, contact)
+
+    def _state(self, spec: MilestoneSpec, entity: str) -> MilestoneState:
+        key = (spec.id, entity)
+        state = self._states.get(key)
+        if state is None:
+            state = MilestoneState(MilestoneRule(spec.threshold, spec.window_us), self.lateness_us)
+            if self.as_of is not None:
+                state.advance(self.as_of)  # the same horizon as every other state
+            self._states[key] = state
+        return state
+
+    def _count(self, event: SignalEvent, contact: str | None, account: str | None) -> list[Row]:
+        counted = [spec for spec in self.config.milestones.values() if self._counts_for(spec, event)]
+        if not counted:
+            return []
+        if self.as_of is not None and event.event_time < self.as_of - self.lateness_us:
+            self.stats.late += 1
+            reason = (
+                f"event time is more than the allowed lateness ({self.lateness_us // 1_000_000} s) behind the "
+                f"watermark; not counted for milestones {', '.join(s.name for s in counted)} "
+                "(it is in the warehouse, and dbt's recomputation counts it)"
+            )
+            return [("dead_letters", self._dead_letter("milestones", reason, event.message_id, event.raw))]
+        contact_ms, account_ms = [], []
+        for spec in counted:
+            # Remembered even without an entity yet: a link may still arrive that gives it one.
+            (contact_ms if spec.entity == "contact" else account_ms).append(spec.id)
+            entity = contact if spec.entity == "contact" else account
+            if entity is None:
+                continue
+            state = self._state(spec, entity)
+            state.add(event.event_time)
+            self._schedule(spec.id, entity, state)
+        anonymous = event.anonymous_id if not event.user_id and event.anonymous_id else None
+        if (contact_ms or account_ms) and (anonymous or not event.group_id):
+            entry = _Counted(
+                event.message_id,
+                event.event_time,
+                anonymous,
+                bool(event.group_id),
+                contact,
+                account,
+                tuple(contact_ms),
+                tuple(account_ms),
+            )
+            if anonymous:
+                self._by_anonymous.setdefault(anonymous, []).append(entry)
+            if contact is not None and not event.group_id:
+                self._by_contact.setdefault(contact, []).append(entry)
+        return []
+
+    def _reattribute(self, entries: list[_Counted], since: int) -> None:
+        """Move counts of events at or after ``since`` whose contact or account changed."""
+        for entry in entries:
+            if entry.event_time < since:
+                continue
+            probe = SignalEvent(
+                org_id=self.org_id,
+                connection_id="",
+                connection_name="",
+                message_id=entry.message_id,
+                type="track",
+                event_time=entry.event_time,
+                received_at=entry.event_time,
+                user_id=None if entry.anonymous_id else entry.contact,
+                anonymous_id=entry.anonymous_id,
+            )
+            contact = self.identity.contact_of(probe) if entry.anonymous_id else entry.contact
+            account = entry.account if entry.explicit_account else self.identity.account_of(probe, contact)
+            if contact != entry.contact:
+                self._move(entry.contact_milestones, entry.contact, contact, entry.event_time)
+                if contact is not None and not entry.explicit_account:
+                    self._by_contact.setdefault(contact, []).append(entry)
+            if account != entry.account:
+                self._move(entry.account_milestones, entry.account, account, entry.event_time)
+            entry.contact, entry.account = contact, account
+
+    def _move(self, milestone_ids: tuple[str, ...], old: str | None, new: str | None, t: int) -> None:
+        for milestone_id in milestone_ids:
+            spec = self.config.milestones.get(milestone_id)
+            if spec is None:
+                continue
+            try:
+                if old is not None and (milestone_id, old) in self._states:
+                    state = self._states[(milestone_id, old)]
+                    if state.remove(t):
+                        self._schedule(milestone_id, old, state)
+                if new is not None:
+                    state = self._state(spec, new)
+                    state.add(t)
+                    self._schedule(milestone_id, new, state)
+                self.stats.corrections += 1
+            except LateEventError:
+                continue  # beyond the allowed lateness: dbt's recomputation is the authority
+
+    def _schedule(self, milestone_id: str, entity: str, state: MilestoneState) -> None:
+        due = state.next_due_us()
+        if due is not None:
+            heapq.heappush(self._due, (due, milestone_id, entity))
+
+    def next_due(self) -> int | None:
+        """The earliest time at which :meth:`advance` has something to emit."""
+        while self._due:
+            due, milestone_id, entity = self._due[0]
+            state = self._states.get((milestone_id, entity))
+            if state is not None and state.next_due_us() == due:
+                return due
+            heapq.heappop(self._due)  # stale: the state moved on or is gone
+        return None
+
+    def advance(self, as_of_us: int) -> list[Row]:
+        """Emit milestone changes (and their stream matches) up to ``as_of_us``."""
+        self.as_of = as_of_us if self.as_of is None else max(self.as_of, as_of_us)
+        rows: list[Row] = []
+        done: set[tuple[str, str]] = set()
+        while self._due and self._due[0][0] <= self.as_of:
+            _, milestone_id, entity = heapq.heappop(self._due)
+            key = (milestone_id, entity)
+            if key in done or key not in self._states:
+                continue
+            done.add(key)
+            spec = self.config.milestones.get(milestone_id)
+            state = self._states[key]
+            diff = state.advance(self.as_of)
+            self._schedule(milestone_id, entity, state)
+            if spec is None:
+                continue
+            for change in diff.retracted:
+                rows.extend(self._change_rows(spec, entity, change, "retracted"))
+            for change in diff.added:
+                rows.extend(self._change_rows(spec, entity, change, "current"))
+        self._prune()
+        return rows
+
+    def _change_rows(self, spec: MilestoneSpec, entity: str, change: Change, status: str) -> list[Row]:
+        self.stats.changes += 1
+        row = self._change_row(spec, entity, change, status, self.source)
+        rows: list[Row] = [row]
+        contact = entity if spec.entity == "contact" else None
+        account = entity if spec.entity == "account" else None
+        properties = {"kind": change.kind, "count": change.count, "entity_type": spec.entity, "entity_id": entity}
+        for match in stream_matches(
+            self.config,
+            kind="Milestone",
+            name=spec.name,
+            connection_name=None,
+            properties=properties,
+            contact_id=contact,
+            account_id=account,
+        ):
+            self.stats.matches += 1
+            rows.append(
+                (
+                    "stream_matches",
+                    self._match_row(
+                        match.stream_id,
+                        row[1]["change_id"],
+                        change.at_us,
+                        "Milestone",
+                        spec.name,
+                        contact,
+                        account,
+                        match.matched_by,
+                        status,
+                    ),
+                )
+            )
+        return rows
+
+    def _change_row(self, spec: MilestoneSpec, entity: str, change: Change, status: str, source: str) -> Row:
+        change_id = stable_hash(
+            self.org_id, spec.id, str(spec.version), spec.entity, entity, change.kind, str(change.at_us)
+        )
+        return (
+            "milestone_changes",
+            {
+                "org_id": self.org_id,
+                "change_id": change_id,
+                "milestone_id": spec.id,
+                "milestone_version": spec.version,
+                "milestone_name": spec.name,
+                "entity_type": spec.entity,
+                "entity_id": entity,
+                "kind": change.kind,
+                "changed_at": change.at_us,
+                "count": change.count,
+                "status": status,
+                "source": source,
+                "recorded_at": self.clock(),
+            },
+        )
+
+    def _prune(self) -> None:
+        """Forget message ids and correction candidates that no accepted event can reach."""
+        if self.as_of is None:
+            return
+        horizon = self.as_of - max(self.lateness_us, self.dedupe_us)
+        if self._pruned_at is not None and self.as_of - self._pruned_at < 60_000_000:
+            return  # at most once a minute of event time
+        self._pruned_at = self.as_of
+        self._seen = {m: t for m, t in self._seen.items() if t >= horizon}
+        reach = self.as_of - self.lateness_us
+        for index in (self._by_anonymous, self._by_contact):
+            for key in list(index):
+                kept = [e for e in index[key] if e.event_time >= reach]
+                if kept:
+                    index[key] = kept
+                else:
+                    del index[key]
+
+    # -- rows ---------------------------------------------------------------------------------
+
+    def _event_row(self, event: SignalEvent, contact: str | None, account: str | None) -> dict:
+        kind = event.kind
+        return {
+            "org_id": self.org_id,
+            "message_id": event.message_id,
+            "connection_id": event.connection_id,
+            "connection_name": event.connection_name,
+            "type": event.type,
+            "kind": kind.value if kind else None,
+            "name": event.event_name,
+            "event_time": event.event_time,
+            "received_at": event.received_at,
+            "user_id": event.user_id,
+            "anonymous_id": event.anonymous_id,
+            "contact_id": contact,
+            "account_id": account,
+            "group_id": event.group_id,
+            "properties": _json(event.properties),
+            "traits": _json(event.traits),
+            "context": _json(event.context),
+            "raw": _json(event.raw),
+            "recorded_at": self.clock(),
+        }
+
+    def _contact_row(self, event: SignalEvent, contact: str) -> dict:
+        traits = event.traits
+        email = traits.get("email") if isinstance(traits.get("email"), str) else None
+        name = traits.get("name") if isinstance(traits.get("name"), str) else None
+        if name is None and isinstance(traits.get("firstName"), str):
+            name = " ".join(str(traits[k]) for k in ("firstName", "lastName") if isinstance(traits.get(k), str))
+        return {
+            "org_id": self.org_id,
+            "contact_id": contact,
+            "message_id": event.message_id,
+            "event_time": event.event_time,
+            "user_id": event.user_id,
+            "anonymous_id": event.anonymous_id,
+            "name": name,
+            "email": email.strip().lower() if email else None,
+            "traits": _json(traits),
+            "recorded_at": self.clock(),
+        }
+
+    def _match_row(
+        self,
+        stream_id: str,
+        message_id: str,
+        event_time: int,
+        kind: str,
+        name: str | None,
+        contact: str | None,
+        account: str | None,
+        matched_by: str,
+        status: str,
+    ) -> dict:
+        return {
+            "org_id": self.org_id,
+            "stream_id": stream_id,
+            "message_id": message_id,
+            "event_time": event_time,
+            "kind": kind,
+            "name": name,
+            "contact_id": contact,
+            "account_id": account,
+            "matched_by": matched_by,
+            "status": status,
+            "recorded_at": self.clock(),
+        }
+
+    def _dead_letter(self, stage: str, reason: str, message_id: str | None, payload: object) -> dict:
+        return dead_letter_row(self.org_id, stage, reason, message_id, payload, self.clock())
+
+
+def dead_letter_row(
+    org_id: str | None,
+    stage: str,
+    reason: str,
+    message_id: str | None,
+    payload: object,
+    recorded_at: int,
+    attributes: dict | None = None,
+) -> dict:
+    text = (
+        payload
+        if isinstance(payload, str)
+        else payload.decode("utf-8", "replace")
+        if isinstance(payload, bytes)
+        else _json(payload)
+    )
+    return {
+        "org_id": org_id,
+        "dead_letter_id": stable_hash(stage, org_id or "", message_id or stable_hash(text)),
+        "stage": stage,
+        "reason": reason,
+        "message_id": message_id,
+        "payload": text,
+        "attributes": _json(attributes or {}),
+        "recorded_at": recorded_at,
+    }
