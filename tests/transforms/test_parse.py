@@ -1,0 +1,78 @@
+"""Parsing bus messages: events keyed by organisation, bad messages to dead letters."""
+
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+from apache_beam.testing.util import assert_that, equal_to
+
+from tests.support.beam import batch_pipeline
+from variance.core import bus
+from variance.transforms.messages import ReceivedMessage
+from variance.transforms.parse import ParseMessages
+
+ATTRS = {
+    bus.ORG_ID: "org_a",
+    bus.CONNECTION_ID: "con_1",
+    bus.CONNECTION_NAME: "web",
+    bus.MESSAGE_ID: "m1",
+    bus.TYPE: "track",
+    bus.EVENT_TIME: "2024-05-01T10:00:00.000Z",
+}
+GOOD = {
+    "type": "track",
+    "userId": "u1",
+    "event": "Invited User",
+    "messageId": "m1",
+    "timestamp": "2024-05-01T10:00:00.000Z",
+    "receivedAt": "2024-05-01T10:00:01.000Z",
+    "properties": {"role": "admin"},
+}
+
+
+def test_good_and_bad_messages():
+    messages = [
+        ReceivedMessage(json.dumps(GOOD).encode(), dict(ATTRS), "ack-1"),
+        ReceivedMessage(b"{not json", dict(ATTRS, message_id="m2"), "ack-2"),
+        ReceivedMessage(json.dumps(dict(GOOD, event="")).encode(), dict(ATTRS), "ack-3"),
+        ReceivedMessage(json.dumps(GOOD).encode(), {k: v for k, v in ATTRS.items() if k != bus.ORG_ID}, "ack-4"),
+        ReceivedMessage(
+            b'{"type":"track"}',
+            dict(ATTRS, message_id="r1", type="rejected", rejected="batch[1].event: is required"),
+            "ack-5",
+        ),
+    ]
+    with batch_pipeline() as p:
+        out = p | beam.Create(messages) | ParseMessages()
+        assert_that(
+            out.events
+            | beam.Map(
+                lambda kv: (kv[0], kv[1].event.message_id, kv[1].event.name, kv[1].event.event_time, kv[1].ack_id)
+            ),
+            equal_to([("org_a", "m1", "Invited User", 1714557600000000, "ack-1")]),
+            label="events",
+        )
+        assert_that(
+            out.dead_letters
+            | beam.Map(
+                lambda r: (
+                    (r[1]["stage"], r[1]["message_id"], r[1]["reason"])
+                    if r[0] == "dead_letters"
+                    else ("ack", r[1]["ack_id"])
+                )
+            ),
+            equal_to(
+                [
+                    ("parse", "m2", "data is not JSON (unexpected character, expected a string key: line 1 column 2 (char 1))"),
+                    ("ack", "ack-2"),
+                    ("parse", "m1", "event: is required for track calls and must be a non-empty string"),
+                    ("ack", "ack-3"),
+                    ("parse", "m1", "attributes org_id are missing"),
+                    ("ack", "ack-4"),
+                    ("ingest", "r1", "batch[1].event: is required"),
+                    ("ack", "ack-5"),
+                ]
+            ),
+            label="dead letters",
+        )

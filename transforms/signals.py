@@ -1,0 +1,127 @@
+"""ComputeSignals: each organisation's events through its engine, in event time.
+
+Keyed by organisation, so tenants never share state. Milestone changes are emitted on
+an event-time timer: the engine knows the next instant at which a change can happen
+(an arrival, or the expiry that brings a count below its threshold), and a change is a
+fact at its time, so nothing is emitted before the watermark passes it. A timer set in
+the past (an out-of-order event that corrects emitted history) fires at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.utils.timestamp import Timestamp
+
+from variance.core.engine.config import OrgConfig
+from variance.core.engine.engine import OrgEngine
+from variance.transforms.messages import ack_row
+from variance.transforms.state_coders import engine_state_coder
+
+ConfigProvider = Callable[[str], OrgConfig]
+
+
+class _OrgSignalsBase(beam.DoFn):
+    """The work; subclasses below bind the state spec with the runner's coder (Beam reads
+    state and timer specs from the parameter defaults of process and the timer callback)."""
+
+    def __init__(self, config_provider: ConfigProvider, lateness_us: int, dedupe_us: int):
+        self._config_provider = config_provider
+        self._lateness_us = lateness_us
+        self._dedupe_us = dedupe_us
+        self.events = Metrics.counter("variance", "events")
+        self.changes = Metrics.counter("variance", "milestone_changes")
+        self.matches = Metrics.counter("variance", "stream_matches")
+
+    def _engine(self, org_id: str, state) -> OrgEngine:
+        engine = state.read()
+        if engine is None:
+            engine = OrgEngine(org_id, lateness_us=self._lateness_us, dedupe_us=self._dedupe_us)
+        config = self._config_provider(org_id)
+        if config is not engine.config:
+            engine.configure(config)
+        return engine
+
+    def _count(self, rows) -> None:
+        for table, _ in rows:
+            if table == "milestone_changes":
+                self.changes.inc()
+            elif table == "stream_matches":
+                self.matches.inc()
+
+    def _arm(self, engine: OrgEngine, timer, event_time: int | None = None) -> None:
+        """Fire at the next instant a change can happen; and, for an event newer than the
+        engine's as-of, at its time, so the as-of (and with it the lateness check) follows
+        the watermark as long as events arrive."""
+        candidates = [engine.next_due()]
+        if event_time is not None and (engine.as_of is None or event_time > engine.as_of):
+            candidates.append(event_time)
+        due = [c for c in candidates if c is not None]
+        if due:
+            timer.set(Timestamp(micros=min(due)))
+
+    def _process(self, element, state, timer):
+        org_id, envelope = element
+        engine = self._engine(org_id, state)
+        rows = engine.process(envelope.event)
+        self.events.inc()
+        self._count(rows)
+        yield from rows
+        if envelope.ack_id:
+            yield ack_row(envelope.ack_id)
+        self._arm(engine, timer, envelope.event.event_time)
+        state.write(engine)
+
+    def _advance(self, org_id, fired_at, state, timer):
+        engine = self._engine(org_id, state)
+        rows = engine.advance(fired_at.micros)
+        self._count(rows)
+        yield from rows
+        self._arm(engine, timer)
+        state.write(engine)
+
+
+def _signals_fn(in_process_state: bool) -> type[_OrgSignalsBase]:
+    engine_spec = ReadModifyWriteStateSpec("engine", engine_state_coder(in_process_state))
+    timer_spec = TimerSpec("advance", TimeDomain.WATERMARK)
+
+    class SignalsFn(_OrgSignalsBase):
+        def process(self, element, state=beam.DoFn.StateParam(engine_spec), timer=beam.DoFn.TimerParam(timer_spec)):
+            yield from self._process(element, state, timer)
+
+        @on_timer(timer_spec)
+        def on_advance(
+            self,
+            key=beam.DoFn.KeyParam,
+            fired_at=beam.DoFn.TimestampParam,
+            state=beam.DoFn.StateParam(engine_spec),
+            timer=beam.DoFn.TimerParam(timer_spec),
+        ):
+            yield from self._advance(key, fired_at, state, timer)
+
+    SignalsFn.__name__ = SignalsFn.__qualname__ = "InProcessSignalsFn" if in_process_state else "PickledSignalsFn"
+    return SignalsFn
+
+
+InProcessSignalsFn = _signals_fn(True)
+PickledSignalsFn = _signals_fn(False)
+
+
+class ComputeSignals(beam.PTransform):
+    """(org_id, Envelope) -> warehouse rows, ``activity`` rows, and ack rows.
+
+    ``in_process_state`` keeps each engine as a live object (Beam's local runners);
+    otherwise it is pickled into Beam state (Dataflow)."""
+
+    def __init__(self, config_provider: ConfigProvider, lateness_us: int, dedupe_us: int, in_process_state: bool):
+        super().__init__()
+        self._fn = (InProcessSignalsFn if in_process_state else PickledSignalsFn)(
+            config_provider, lateness_us, dedupe_us
+        )
+
+    def expand(self, keyed_events):
+        return keyed_events | "OrgEngine" >> beam.ParDo(self._fn)

@@ -1,0 +1,58 @@
+"""How an organisation's engine is kept in Beam state.
+
+Beam state holds encoded values. On a distributed runner (Dataflow) the engine is
+pickled, as state must survive moving between workers. Beam's local runner keeps all
+state in process memory anyway and loses it on restart (the pipeline rebuilds it from
+the warehouse), so there the coder stores a reference to the live object instead of
+re-pickling a whole organisation's engine for every event.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import threading
+
+from apache_beam.coders import Coder
+
+_OBJECTS: dict[int, object] = {}
+_TOKENS = itertools.count(1)
+_LOCK = threading.Lock()
+
+
+class InProcessReferenceCoder(Coder):
+    """Encodes an object as a token naming it in this process. Only for runners that run
+    every step in one process (Beam's local runners)."""
+
+    def encode(self, value: object) -> bytes:
+        token = getattr(value, "_beam_state_token", None)
+        with _LOCK:
+            if token is None or _OBJECTS.get(token) is not value:
+                token = next(_TOKENS)
+                value._beam_state_token = token  # type: ignore[attr-defined]
+            _OBJECTS[token] = value
+        return token.to_bytes(8, "big")
+
+    def decode(self, encoded: bytes) -> object:
+        with _LOCK:
+            return _OBJECTS[int.from_bytes(encoded, "big")]
+
+    def is_deterministic(self) -> bool:
+        return False
+
+
+class PickledCoder(Coder):
+    """Plain pickling, for runners whose state leaves the process."""
+
+    def encode(self, value: object) -> bytes:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def decode(self, encoded: bytes) -> object:
+        return pickle.loads(encoded)  # noqa: S301 - our own state, written by this coder
+
+    def is_deterministic(self) -> bool:
+        return False
+
+
+def engine_state_coder(in_process: bool) -> Coder:
+    return InProcessReferenceCoder() if in_process else PickledCoder()
