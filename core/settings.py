@@ -35,11 +35,15 @@ class Settings(BaseSettings):
     public_url: str = Field("http://127.0.0.1:8000", alias="VARIANCE_PUBLIC_URL")
     publish_timeout_s: float = Field(5.0, alias="VARIANCE_PUBLISH_TIMEOUT", gt=0, le=60)
     allowed_lateness_text: str = Field("3d", alias="VARIANCE_ALLOWED_LATENESS")
+    # Long enough for the redeliveries and client re-sends seen in practice (Segment's
+    # libraries retry for hours, Pub/Sub redelivers within its ack deadline); older
+    # duplicates are still harmless in the warehouse, whose rows are keyed.
+    dedupe_window_text: str = Field("2d", alias="VARIANCE_DEDUPE_WINDOW")
     config_refresh_s: float = Field(30.0, alias="VARIANCE_CONFIG_REFRESH", gt=0, le=60)
     slack_token: str | None = Field(None, alias="VARIANCE_SLACK_TOKEN", repr=False)
     slack_api_url: str | None = Field(None, alias="VARIANCE_SLACK_API_URL")
 
-    @field_validator("allowed_lateness_text")
+    @field_validator("allowed_lateness_text", "dedupe_window_text")
     @classmethod
     def _lateness_is_a_duration(cls, value: str) -> str:
         parse_duration(value)
@@ -48,6 +52,10 @@ class Settings(BaseSettings):
     @property
     def allowed_lateness(self) -> timedelta:
         return parse_duration(self.allowed_lateness_text)
+
+    @property
+    def dedupe_window(self) -> timedelta:
+        return parse_duration(self.dedupe_window_text)
 
     @property
     def resolved_database_url(self) -> str:

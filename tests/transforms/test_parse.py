@@ -64,7 +64,11 @@ def test_good_and_bad_messages():
             ),
             equal_to(
                 [
-                    ("parse", "m2", "data is not JSON (unexpected character, expected a string key: line 1 column 2 (char 1))"),
+                    (
+                        "parse",
+                        "m2",
+                        "data is not JSON (unexpected character, expected a string key: line 1 column 2 (char 1))",
+                    ),
                     ("ack", "ack-2"),
                     ("parse", "m1", "event: is required for track calls and must be a non-empty string"),
                     ("ack", "ack-3"),

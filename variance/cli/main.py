@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from variance.cli import connections, orgs, servers, tags, views, workspace
+from variance.cli import connections, orgs, pipeline, servers, tags, views, workspace
 from variance.cli.common import CliError
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app.add_typer(workspace.users_app, name="users")
 app.add_typer(workspace.streams_app, name="streams")
 app.add_typer(workspace.follows_app, name="follows")
 app.add_typer(workspace.milestones_app, name="milestones")
+app.command("pipeline", context_settings=pipeline.CONTEXT)(pipeline.pipeline)
+app.command("backfill", context_settings=pipeline.CONTEXT)(pipeline.backfill)
 app.add_typer(tags.app, name="tags")
 app.add_typer(views.app, name="views")
 

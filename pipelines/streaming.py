@@ -1,0 +1,70 @@
+"""The streaming pipeline: Pub/Sub -> parse -> per-organisation engine -> warehouse,
+serving tables, Slack; daily activity through one-day event-time windows."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from variance.core import bus
+from variance.core.settings import Settings, WarehouseTarget
+from variance.pipelines.config_source import AppDatabaseConfig
+from variance.pipelines.runner import is_local
+from variance.pipelines.sinks import PostToSlack, WriteServingTables, WriteToLocalWarehouse
+from variance.transforms.activity import CountDailyActivity
+from variance.transforms.messages import ReceivedMessage
+from variance.transforms.parse import ParseMessages
+from variance.transforms.signals import ComputeSignals
+
+
+def _read_messages(p: beam.Pipeline, settings: Settings, local: bool):
+    if local:
+        from variance.pipelines.local_pubsub import ReadDurablyFromPubSub
+
+        return p | "ReadDurably" >> ReadDurablyFromPubSub(settings)
+    # On Dataflow the runner checkpoints and acknowledges; Beam's read is the right one.
+    return (
+        p
+        | "ReadFromPubSub"
+        >> beam.io.ReadFromPubSub(
+            subscription=settings.subscription_path, with_attributes=True, timestamp_attribute=bus.EVENT_TIME
+        )
+        | "ToMessages" >> beam.Map(lambda m: ReceivedMessage(m.data, dict(m.attributes or {}), None))
+    )
+
+
+def build_signals(p: beam.Pipeline, messages, settings: Settings, local: bool, *, synchronous: bool = False):
+    """Everything after the source, the same for streaming and replays."""
+    config = AppDatabaseConfig(settings.resolved_database_url, settings.config_refresh_s)
+    lateness_us = int(settings.allowed_lateness.total_seconds() * 1_000_000)
+    dedupe_us = int(settings.dedupe_window.total_seconds() * 1_000_000)
+    parsed = messages | "ParseMessages" >> ParseMessages()
+    rows = parsed.events | "ComputeSignals" >> ComputeSignals(config, lateness_us, dedupe_us, in_process_state=local)
+    activity = (
+        rows
+        | "ActivityOnly" >> beam.Filter(lambda r: r[0] == "activity")
+        | "ActivityRow" >> beam.Map(lambda r: r[1])
+        | "CountDailyActivity" >> CountDailyActivity(int(settings.allowed_lateness.total_seconds()))
+    )
+    everything = (rows, parsed.dead_letters, activity) | "AllRows" >> beam.Flatten()
+    if settings.warehouse == WarehouseTarget.bigquery:
+        from variance.warehouse.bigquery import WriteWarehouseToBigQuery
+
+        everything | "ToBigQuery" >> WriteWarehouseToBigQuery(settings)
+    else:
+        everything | "ToLocalWarehouse" >> beam.ParDo(
+            WriteToLocalWarehouse(str(settings.lake_dir), settings if local else None, synchronous)
+        )
+    everything | "ToServingTables" >> beam.ParDo(WriteServingTables(settings.resolved_database_url, synchronous))
+    everything | "ToSlack" >> beam.ParDo(
+        PostToSlack(config, str(settings.outbox_path), settings.slack_token, settings.slack_api_url)
+    )
+    return everything
+
+
+def run_streaming(settings: Settings, options: PipelineOptions):
+    """Start the streaming pipeline; returns Beam's PipelineResult (running)."""
+    local = is_local(options)
+    p = beam.Pipeline(options=options)
+    build_signals(p, _read_messages(p, settings, local), settings, local)
+    return p.run()

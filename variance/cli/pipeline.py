@@ -1,0 +1,163 @@
+"""``variance pipeline`` (streaming) and ``variance backfill`` (batch)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+
+import typer
+
+from variance.cli.common import CliError, emit, say, settings
+
+CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apache_beam", "google", "urllib3", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def pipeline(
+    ctx: typer.Context,
+    progress_every: float = typer.Option(10.0, "--progress-every", help="Seconds between progress lines"),
+) -> None:
+    """Run the streaming pipeline from the Pub/Sub subscription until SIGINT/SIGTERM.
+
+    Beam options after the command go to Beam, e.g. ``--runner DataflowRunner --project P
+    --region R --temp_location gs://... --setup_file ./setup.py``; without them it runs on
+    Beam's local runner with a durable read of its own.
+    """
+    from variance.appdb.session import make_engine, migrate
+    from variance.pipelines import progress
+    from variance.pipelines.runner import is_local, pipeline_options
+    from variance.pipelines.sinks import close_writers
+    from variance.pipelines.streaming import run_streaming
+
+    _logging()
+    config = settings()
+    options = pipeline_options(list(ctx.args), streaming=True)
+    local = is_local(options)
+    engine = make_engine(config.resolved_database_url)
+    migrate(engine)
+    engine.dispose()
+    if local:
+        from variance.pipelines.local_pubsub import Lease
+
+        if not config.uses_emulator and config.google_cloud_project == "variance-local":
+            raise CliError("PUBSUB_EMULATOR_HOST is not set: start `variance emulator pubsub` and export it")
+        try:
+            Lease.of(config).ensure_subscription()
+        except Exception as exc:
+            raise CliError(f"cannot reach Pub/Sub at {config.pubsub_emulator_host or 'Google Cloud'} ({exc})") from None
+    say(f"streaming from {config.subscription_path} ({'local runner' if local else 'Dataflow'}); Ctrl-C stops")
+    result = run_streaming(config, options)
+    reporter = progress.Reporter(progress_every).start()
+    stopping = threading.Event()
+
+    def _stop(signum, _frame):
+        if stopping.is_set():
+            return
+        stopping.set()
+        say(f"stopping ({signal.Signals(signum).name}): draining what is in flight")
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    while not stopping.is_set():
+        state = str(result.state)
+        if "FAILED" in state or "DONE" in state or "CANCELLED" in state:
+            reporter.stop()
+            close_writers()
+            raise CliError(f"the pipeline stopped by itself ({state}); see the log above")
+        stopping.wait(0.2)
+    started = time.monotonic()
+    try:
+        result.cancel()
+    finally:
+        close_writers()  # flushes buffered rows and acknowledges what became durable
+        reporter.stop()
+    say(f"stopped in {time.monotonic() - started:.1f} s")
+    sys.stdout.flush()
+
+
+def backfill(
+    ctx: typer.Context,
+    files: list[str] = typer.Argument(..., help="JSON-lines files of Segment calls (.gz too)"),
+    connection: str = typer.Option(..., "--connection", help="The connection the calls came through"),
+    as_of: str = typer.Option(None, "--as-of", help="Compute milestones as of this time (RFC 3339); default now"),
+) -> None:
+    """Run the batch backfill over Segment archive files."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from variance.appdb.models import Connection
+    from variance.appdb.session import make_engine, migrate, session_factory
+    from variance.core.bus import Source
+    from variance.core.timeutil import TimestampError, now_micros, parse_timestamp, to_micros
+    from variance.pipelines import progress
+    from variance.pipelines.backfill import count_lines, run_backfill
+    from variance.pipelines.runner import pipeline_options
+    from variance.pipelines.sinks import close_writers
+
+    _logging()
+    config = settings()
+    try:
+        as_of_us = to_micros(parse_timestamp(as_of)) if as_of else now_micros()
+    except TimestampError as exc:
+        raise CliError(f"--as-of: {exc}") from None
+    engine = make_engine(config.resolved_database_url)
+    migrate(engine)
+    with session_factory(engine)() as session:
+        row = session.get(Connection, connection)
+        if row is None:
+            raise CliError(f"no connection {connection!r}; list them with `variance connections list --org ORG`")
+        source = Source(row.org_id, row.id, row.name)
+    engine.dispose()
+    missing = [f for f in files if not __import__("os").path.exists(f)]
+    if missing:
+        raise CliError(f"no such file: {missing[0]}")
+    total = count_lines(files)
+    options = pipeline_options(list(ctx.args), streaming=False)
+    done = threading.Event()
+    outcome: dict = {}
+
+    def _run() -> None:
+        try:
+            run_backfill(files, source, config, as_of_us, options)
+        except Exception as exc:
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=_run, name="backfill")
+    started = time.monotonic()
+    worker.start()
+    with Progress(
+        TextColumn("backfill"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} lines"),
+        TimeRemainingColumn(),
+        console=__import__("rich.console", fromlist=["Console"]).Console(stderr=True),
+    ) as bar:
+        task = bar.add_task("backfill", total=total)
+        while not done.wait(0.25):
+            bar.update(task, completed=progress.snapshot().get("lines", 0))
+        bar.update(task, completed=progress.snapshot().get("lines", 0))
+    worker.join()
+    close_writers()
+    if "error" in outcome:
+        raise CliError(f"the backfill failed: {outcome['error']}")
+    counts = progress.snapshot()
+    elapsed = time.monotonic() - started
+    emit(
+        {
+            "lines": counts.get("lines", 0),
+            "events": counts.get("events", 0),
+            "dead_letters": counts.get("dead_letters", 0),
+            "milestone_changes": counts.get("milestone_changes", 0),
+            "stream_matches": counts.get("stream_matches", 0),
+            "seconds": round(elapsed, 2),
+        }
+    )
