@@ -9,7 +9,7 @@ the past (an out-of-order event that corrects emitted history) fires at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -17,34 +17,56 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Timestamp
 
-from variance.core.engine.config import OrgConfig
+from variance.core.engine.config import MilestoneSpec, OrgConfig
 from variance.core.engine.engine import OrgEngine
+from variance.core.events import SignalEvent
 from variance.transforms.messages import ack_row
 from variance.transforms.state_coders import engine_state_coder
 
 ConfigProvider = Callable[[str], OrgConfig]
+# Past events for evaluating a new or changed milestone (the warehouse, in pipelines/).
+HistoryProvider = Callable[[str, MilestoneSpec], Iterable[SignalEvent]]
+# Engines rebuilt from the warehouse when the pipeline starts (None: start empty).
+InitialEngines = Callable[[str], "OrgEngine | None"]
 
 
 class _OrgSignalsBase(beam.DoFn):
     """The work; subclasses below bind the state spec with the runner's coder (Beam reads
     state and timer specs from the parameter defaults of process and the timer callback)."""
 
-    def __init__(self, config_provider: ConfigProvider, lateness_us: int, dedupe_us: int):
+    def __init__(
+        self,
+        config_provider: ConfigProvider,
+        lateness_us: int,
+        dedupe_us: int,
+        history: HistoryProvider | None = None,
+        initial_engines: InitialEngines | None = None,
+    ):
         self._config_provider = config_provider
         self._lateness_us = lateness_us
         self._dedupe_us = dedupe_us
+        self._history = history
+        self._initial_engines = initial_engines
         self.events = Metrics.counter("variance", "events")
         self.changes = Metrics.counter("variance", "milestone_changes")
         self.matches = Metrics.counter("variance", "stream_matches")
 
-    def _engine(self, org_id: str, state) -> OrgEngine:
+    def _engine(self, org_id: str, state) -> tuple[OrgEngine, list]:
+        """The organisation's engine, configured with the current snapshot; rows from
+        evaluating new or changed milestones over history come with it."""
         engine = state.read()
+        if engine is None and self._initial_engines is not None:
+            engine = self._initial_engines(org_id)
         if engine is None:
             engine = OrgEngine(org_id, lateness_us=self._lateness_us, dedupe_us=self._dedupe_us)
         config = self._config_provider(org_id)
+        rows: list = []
         if config is not engine.config:
-            engine.configure(config)
-        return engine
+            changed = engine.configure(config)
+            if changed and self._history is not None and engine.as_of is not None:
+                for spec in changed:
+                    rows += engine.restore_milestone(spec, self._history(org_id, spec), engine.as_of)
+        return engine, rows
 
     def _count(self, rows) -> None:
         for table, _ in rows:
@@ -66,8 +88,8 @@ class _OrgSignalsBase(beam.DoFn):
 
     def _process(self, element, state, timer):
         org_id, envelope = element
-        engine = self._engine(org_id, state)
-        rows = engine.process(envelope.event)
+        engine, recomputed = self._engine(org_id, state)
+        rows = recomputed + engine.process(envelope.event)
         self.events.inc()
         self._count(rows)
         yield from rows
@@ -77,8 +99,8 @@ class _OrgSignalsBase(beam.DoFn):
         state.write(engine)
 
     def _advance(self, org_id, fired_at, state, timer):
-        engine = self._engine(org_id, state)
-        rows = engine.advance(fired_at.micros)
+        engine, recomputed = self._engine(org_id, state)
+        rows = recomputed + engine.advance(fired_at.micros)
         self._count(rows)
         yield from rows
         self._arm(engine, timer)
@@ -117,11 +139,18 @@ class ComputeSignals(beam.PTransform):
     ``in_process_state`` keeps each engine as a live object (Beam's local runners);
     otherwise it is pickled into Beam state (Dataflow)."""
 
-    def __init__(self, config_provider: ConfigProvider, lateness_us: int, dedupe_us: int, in_process_state: bool):
+    def __init__(
+        self,
+        config_provider: ConfigProvider,
+        lateness_us: int,
+        dedupe_us: int,
+        in_process_state: bool,
+        history: HistoryProvider | None = None,
+        initial_engines: InitialEngines | None = None,
+    ):
         super().__init__()
-        self._fn = (InProcessSignalsFn if in_process_state else PickledSignalsFn)(
-            config_provider, lateness_us, dedupe_us
-        )
+        fn_class = InProcessSignalsFn if in_process_state else PickledSignalsFn
+        self._fn = fn_class(config_provider, lateness_us, dedupe_us, history, initial_engines)
 
     def expand(self, keyed_events):
         return keyed_events | "OrgEngine" >> beam.ParDo(self._fn)

@@ -87,10 +87,11 @@ class OrgEngine:
 
     # -- configuration ------------------------------------------------------------------------
 
-    def configure(self, config: OrgConfig) -> None:
-        """Take a new configuration. A milestone whose definition changed (or that was
-        deleted) loses its state; new and changed ones count from here on (a caller with
-        the warehouse rebuilds their history with :meth:`restore_milestone`)."""
+    def configure(self, config: OrgConfig) -> list[MilestoneSpec]:
+        """Take a new configuration; returns the milestones that are new or whose
+        definition changed. Those (and deleted ones) lose their state; the caller with
+        access to the warehouse evaluates them over history (:meth:`restore_milestone`),
+        otherwise they count from here on."""
         old = self.config.milestones
         for milestone_id, spec in old.items():
             new = config.milestones.get(milestone_id)
@@ -98,6 +99,15 @@ class OrgEngine:
                 for key in [k for k in self._states if k[0] == milestone_id]:
                     del self._states[key]
         self.config = config
+        return [
+            spec
+            for milestone_id, spec in config.milestones.items()
+            if milestone_id not in old or old[milestone_id].definition != spec.definition
+        ]
+
+    def remember(self, message_id: str, event_time: int) -> None:
+        """A message already handled (before a restart): its duplicates are skipped."""
+        self._seen[message_id] = event_time
 
     def restore_milestone(self, spec: MilestoneSpec, history: Iterable[SignalEvent], as_of_us: int) -> list[Row]:
         """Evaluate a milestone over past events (a new or changed milestone, or a restart):

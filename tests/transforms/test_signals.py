@@ -175,3 +175,62 @@ def test_two_organisations_with_the_same_user_ids_are_counted_apart():
         equal_to([("org_a", "achieved")]),
     )
     p.run()
+
+
+_SWITCHED: dict[str, bool] = {}
+
+
+class SwitchingConfig:
+    """Answers ``before`` until an event named ``switch`` was seen by the history, then
+    ``after``: a milestone created while the pipeline runs."""
+
+    def __init__(self, before, after, token: str):
+        self.before, self.after, self.token = before, after, token
+
+    def __call__(self, org_id):
+        return self.after if _SWITCHED.get(self.token) else self.before
+
+
+class History:
+    def __init__(self, events, token: str):
+        self.events, self.token = events, token
+
+    def __call__(self, org_id, spec):
+        return [e for e in self.events if e.org_id == org_id]
+
+
+def _switch(element, token):
+    if element[1].event.message_id == "t4":
+        _SWITCHED[token] = True
+    return element
+
+
+def test_a_milestone_created_while_running_is_evaluated_over_history():
+    token = "created-while-running"
+    _SWITCHED.pop(token, None)
+    before = config()
+    after = config(milestones=[milestone(threshold=2, window_us=None)])
+    past = [event("group", "g1", T0 - HOUR, user="u1", group="acme")] + [
+        track(f"t{i}", T0 + i * HOUR, user="u1") for i in (1, 2, 3)
+    ]
+    stream = (
+        TestStream()
+        .add_elements([at(e) for e in past])
+        .advance_watermark_to((T0 + 5 * HOUR) / S)
+        .add_elements([at(track("t4", T0 + 6 * HOUR, user="u1"))])
+        .advance_watermark_to((T0 + DAY) / S)
+        .advance_watermark_to_infinity()
+    )
+    p = streaming_pipeline()
+    rows = (
+        p
+        | stream
+        | beam.Map(_switch, token)
+        | ComputeSignals(SwitchingConfig(before, after, token), 3 * DAY, DAY, True, history=History(past, token))
+    )
+    assert_that(
+        rows | beam.Filter(lambda r: r[0] == "milestone_changes")
+        | beam.Map(lambda r: (r[1]["kind"], (r[1]["changed_at"] - T0) // HOUR, r[1]["count"], r[1]["source"])),
+        equal_to([("achieved", 2, 2, "recompute")]),
+    )
+    p.run()
