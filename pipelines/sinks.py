@@ -204,3 +204,11 @@ class PostToSlack(beam.DoFn):
             except Exception as exc:
                 log.warning("posting to Slack failed (%s), attempt %d", exc, attempt + 1)
                 time.sleep(0.5 * (attempt + 1))
+
+
+def flush_writer(lake_dir: str) -> None:
+    """Make what this process buffered for the lake durable now (if it has a writer)."""
+    with _WRITERS_LOCK:
+        writer = _WRITERS.get(lake_dir)
+    if writer is not None:
+        writer.flush()

@@ -33,13 +33,24 @@ def _read_messages(p: beam.Pipeline, settings: Settings, local: bool):
     )
 
 
-def build_signals(p: beam.Pipeline, messages, settings: Settings, local: bool, *, synchronous: bool = False):
-    """Everything after the source, the same for streaming and replays."""
+def build_signals(
+    p: beam.Pipeline,
+    messages,
+    settings: Settings,
+    local: bool,
+    *,
+    synchronous: bool = False,
+    history=None,
+    initial_engines=None,
+):
+    """Everything after the source, the same for every runner."""
     config = AppDatabaseConfig(settings.resolved_database_url, settings.config_refresh_s)
     lateness_us = int(settings.allowed_lateness.total_seconds() * 1_000_000)
     dedupe_us = int(settings.dedupe_window.total_seconds() * 1_000_000)
     parsed = messages | "ParseMessages" >> ParseMessages()
-    rows = parsed.events | "ComputeSignals" >> ComputeSignals(config, lateness_us, dedupe_us, in_process_state=local)
+    rows = parsed.events | "ComputeSignals" >> ComputeSignals(
+        config, lateness_us, dedupe_us, in_process_state=local, history=history, initial_engines=initial_engines
+    )
     activity = (
         rows
         | "ActivityOnly" >> beam.Filter(lambda r: r[0] == "activity")
@@ -62,9 +73,11 @@ def build_signals(p: beam.Pipeline, messages, settings: Settings, local: bool, *
     return everything
 
 
-def run_streaming(settings: Settings, options: PipelineOptions):
+def run_streaming(settings: Settings, options: PipelineOptions, *, history=None, initial_engines=None):
     """Start the streaming pipeline; returns Beam's PipelineResult (running)."""
     local = is_local(options)
     p = beam.Pipeline(options=options)
-    build_signals(p, _read_messages(p, settings, local), settings, local)
+    build_signals(
+        p, _read_messages(p, settings, local), settings, local, history=history, initial_engines=initial_engines
+    )
     return p.run()

@@ -395,13 +395,13 @@ class OrgEngine:
             if spec is None:
                 continue
             for change in diff.retracted:
-                rows.extend(self._change_rows(spec, entity, change, "retracted"))
+                rows.extend(self.change_rows(spec, entity, change, "retracted"))
             for change in diff.added:
-                rows.extend(self._change_rows(spec, entity, change, "current"))
+                rows.extend(self.change_rows(spec, entity, change, "current"))
         self._prune()
         return rows
 
-    def _change_rows(self, spec: MilestoneSpec, entity: str, change: Change, status: str) -> list[Row]:
+    def change_rows(self, spec: MilestoneSpec, entity: str, change: Change, status: str) -> list[Row]:
         self.stats.changes += 1
         row = self._change_row(spec, entity, change, status, self.source)
         rows: list[Row] = [row]

@@ -73,3 +73,52 @@ def run_cli(args: list[str], env: dict[str, str], check: bool = True) -> subproc
     if check and result.returncode != 0:
         raise AssertionError(f"variance {' '.join(args)} failed ({result.returncode}): {result.stderr}")
     return result
+
+
+@dataclass
+class PipelineProcess:
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, as a user's Ctrl-C or a supervisor would; returns the exit code."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """kill -9: no chance to flush or acknowledge anything."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+
+def start_pipeline(
+    env: dict[str, str], log_path: Path, wait_for: str = "streaming from", timeout: float = 120
+) -> PipelineProcess:
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [*VARIANCE, "pipeline", "--progress-every", "2"],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    pipeline = PipelineProcess(process, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the pipeline exited with {process.returncode}:\n{pipeline.log()}")
+        if wait_for in pipeline.log():
+            return pipeline
+        time.sleep(0.2)
+    pipeline.kill()
+    raise RuntimeError(f"the pipeline did not start within {timeout} s:\n{pipeline.log()}")

@@ -229,7 +229,8 @@ def test_a_milestone_created_while_running_is_evaluated_over_history():
         | ComputeSignals(SwitchingConfig(before, after, token), 3 * DAY, DAY, True, history=History(past, token))
     )
     assert_that(
-        rows | beam.Filter(lambda r: r[0] == "milestone_changes")
+        rows
+        | beam.Filter(lambda r: r[0] == "milestone_changes")
         | beam.Map(lambda r: (r[1]["kind"], (r[1]["changed_at"] - T0) // HOUR, r[1]["count"], r[1]["source"])),
         equal_to([("achieved", 2, 2, "recompute")]),
     )

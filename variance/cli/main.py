@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from variance.cli import connections, orgs, pipeline, servers, tags, views, workspace
+from variance.cli import connections, orgs, pipeline, servers, tags, views, warehouse, workspace
 from variance.cli.common import CliError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("pipeline", context_settings=pipeline.CONTEXT)(pipeline.pipeline)
 app.command("backfill", context_settings=pipeline.CONTEXT)(pipeline.backfill)
 app.add_typer(tags.app, name="tags")
 app.add_typer(views.app, name="views")
+app.add_typer(warehouse.app, name="warehouse")
 
 
 @app.command("db-upgrade")

@@ -1,0 +1,104 @@
+"""``variance warehouse``: the local warehouse (the lake) from the command line.
+
+Output is JSON lines on stdout: timestamps as RFC 3339 strings in UTC (``...Z``), JSON
+columns as nested JSON. The commands only read, so they work while the pipeline writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import typer
+
+from variance.cli.common import CliError, settings
+
+app = typer.Typer(help="The local warehouse: list, export and query its tables.", no_args_is_help=True)
+
+
+def _reader():
+    from variance.warehouse.local import LakeReader
+
+    return LakeReader(settings().lake_dir)
+
+
+@app.command("tables")
+def tables() -> None:
+    """Each table with its current row count (the newest row per key)."""
+    for name, count in _reader().counts().items():
+        _write_line({"table": name, "rows": count})
+
+
+@app.command("export")
+def export(table: str = typer.Argument(..., help="Table name, e.g. events")) -> None:
+    """Print a table's current rows as JSON lines, in key order."""
+    from variance.core.warehouse import TABLES
+
+    if table not in TABLES:
+        raise CliError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+    spec = TABLES[table]
+    order = ", ".join(f'"{k}"' for k in spec.key)
+    _print_query(f'select * from "{table}" order by {order}')
+
+
+@app.command("query")
+def query(sql: str = typer.Argument(..., help="One read-only statement; table names are their current rows")) -> None:
+    """Run read-only SQL (DuckDB dialect) over the current rows; prints JSON lines."""
+    _print_query(sql)
+
+
+def _print_query(sql: str) -> None:
+    from variance.warehouse.local import LakeQueryError
+
+    try:
+        result = _reader().query_batches(sql, batch_rows=10_000)
+    except LakeQueryError as exc:
+        raise CliError(str(exc)) from None
+    json_columns = {name for name, type_ in zip(result.columns, result.types, strict=True) if type_ == "JSON"}
+    try:
+        with result:
+            for batch in result:
+                for row in batch.to_pylist():
+                    _write_line({k: _jsonable(v, k in json_columns) for k, v in row.items()})
+    except BrokenPipeError:  # `variance warehouse export events | head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(0) from None
+
+
+def _jsonable(value: Any, is_json: bool) -> Any:
+    if value is None:
+        return None
+    if is_json and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        from variance.core.timeutil import format_timestamp
+
+        return format_timestamp(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value) if value.is_finite() else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        return [_jsonable(v, False) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, False) for k, v in value.items()}
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _write_line(value: dict) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
