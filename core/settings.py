@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # duplicates are still harmless in the warehouse, whose rows are keyed.
     dedupe_window_text: str = Field("2d", alias="VARIANCE_DEDUPE_WINDOW")
     config_refresh_s: float = Field(30.0, alias="VARIANCE_CONFIG_REFRESH", gt=0, le=60)
+    # How long Pub/Sub waits for an acknowledgement before redelivering; the local
+    # pipeline extends it while work is in flight, so it only matters after a crash.
+    ack_deadline_s: int = Field(60, alias="VARIANCE_ACK_DEADLINE", ge=10, le=600)
     slack_token: str | None = Field(None, alias="VARIANCE_SLACK_TOKEN", repr=False)
     slack_api_url: str | None = Field(None, alias="VARIANCE_SLACK_API_URL")
 

@@ -34,8 +34,6 @@ from variance.transforms.messages import ReceivedMessage
 
 log = logging.getLogger(__name__)
 
-ACK_DEADLINE_S = 60
-LEASE_EVERY_S = 15
 
 
 class Lease:
@@ -66,7 +64,9 @@ class Lease:
     def ensure_subscription(self) -> None:
         """Create the topic and subscription if missing (the emulator forgets them on restart)."""
         created_topic = ensure_topic(publisher_client(self.settings), self.settings.topic_path)
-        created = ensure_subscription(self.client, self.subscription, self.settings.topic_path, ACK_DEADLINE_S)
+        created = ensure_subscription(
+            self.client, self.subscription, self.settings.topic_path, self.settings.ack_deadline_s
+        )
         if created and self.settings.uses_emulator:
             log.warning(
                 "created subscription %s%s; anything published while no subscription existed is gone "
@@ -114,7 +114,7 @@ class Lease:
             return len(self._in_flight)
 
     def _extend_forever(self) -> None:
-        while not self._stop.wait(LEASE_EVERY_S):
+        while not self._stop.wait(self.settings.ack_deadline_s / 4):
             with self._guard:
                 ack_ids = list(self._in_flight)
             for start in range(0, len(ack_ids), 1000):
@@ -122,7 +122,7 @@ class Lease:
                     self.client.modify_ack_deadline(
                         subscription=self.subscription,
                         ack_ids=ack_ids[start : start + 1000],
-                        ack_deadline_seconds=ACK_DEADLINE_S,
+                        ack_deadline_seconds=self.settings.ack_deadline_s,
                     )
                 except gexc.GoogleAPICallError as exc:
                     log.warning("extending ack deadlines failed (%s)", exc)
