@@ -35,7 +35,6 @@ from variance.transforms.messages import ReceivedMessage
 log = logging.getLogger(__name__)
 
 
-
 class Lease:
     """The subscription's client and the ack ids in flight, shared by the source (which
     adds them) and the sink (which acknowledges them). One per subscription per process."""

@@ -109,6 +109,10 @@ class RestoredEngines:
         with _LOCK:
             return _RESTORED.get(self.token, {}).pop(org_id, None)
 
+    def organisations(self) -> list[str]:
+        with _LOCK:
+            return sorted(_RESTORED.get(self.token, {}))
+
 
 @dataclass
 class Restored:

@@ -12,7 +12,7 @@ from variance.pipelines.config_source import AppDatabaseConfig
 from variance.pipelines.runner import is_local
 from variance.pipelines.sinks import PostToSlack, WriteServingTables, WriteToLocalWarehouse
 from variance.transforms.activity import CountDailyActivity
-from variance.transforms.messages import ReceivedMessage
+from variance.transforms.messages import Envelope, ReceivedMessage
 from variance.transforms.parse import ParseMessages
 from variance.transforms.signals import ComputeSignals
 
@@ -42,14 +42,25 @@ def build_signals(
     synchronous: bool = False,
     history=None,
     initial_engines=None,
+    wake_orgs: tuple[str, ...] = (),
 ):
     """Everything after the source, the same for every runner."""
     config = AppDatabaseConfig(settings.resolved_database_url, settings.config_refresh_s)
     lateness_us = int(settings.allowed_lateness.total_seconds() * 1_000_000)
     dedupe_us = int(settings.dedupe_window.total_seconds() * 1_000_000)
     parsed = messages | "ParseMessages" >> ParseMessages()
-    rows = parsed.events | "ComputeSignals" >> ComputeSignals(
-        config, lateness_us, dedupe_us, in_process_state=local, history=history, initial_engines=initial_engines
+    events = parsed.events
+    if wake_orgs:
+        wake = p | "WakeRestored" >> beam.Create([(org_id, Envelope(None)) for org_id in wake_orgs])
+        events = (events, wake) | "WithWakeUps" >> beam.Flatten()
+    rows = events | "ComputeSignals" >> ComputeSignals(
+        config,
+        lateness_us,
+        dedupe_us,
+        in_process_state=local,
+        history=history,
+        initial_engines=initial_engines,
+        refresh_s=settings.config_refresh_s,
     )
     activity = (
         rows
@@ -73,11 +84,19 @@ def build_signals(
     return everything
 
 
-def run_streaming(settings: Settings, options: PipelineOptions, *, history=None, initial_engines=None):
+def run_streaming(
+    settings: Settings, options: PipelineOptions, *, history=None, initial_engines=None, wake_orgs: tuple[str, ...] = ()
+):
     """Start the streaming pipeline; returns Beam's PipelineResult (running)."""
     local = is_local(options)
     p = beam.Pipeline(options=options)
     build_signals(
-        p, _read_messages(p, settings, local), settings, local, history=history, initial_engines=initial_engines
+        p,
+        _read_messages(p, settings, local),
+        settings,
+        local,
+        history=history,
+        initial_engines=initial_engines,
+        wake_orgs=wake_orgs,
     )
     return p.run()

@@ -19,7 +19,10 @@ class ReceivedMessage(NamedTuple):
 
 
 class Envelope(NamedTuple):
-    event: SignalEvent
+    """An event on its way through the engine; ``event=None`` is a wake-up that only
+    arms the organisation's timers (after a restart, before its first new event)."""
+
+    event: SignalEvent | None
     ack_id: str | None = None
 
 

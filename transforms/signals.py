@@ -9,6 +9,7 @@ the past (an out-of-order event that corrects emitted history) fires at once.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 
 import apache_beam as beam
@@ -41,7 +42,9 @@ class _OrgSignalsBase(beam.DoFn):
         dedupe_us: int,
         history: HistoryProvider | None = None,
         initial_engines: InitialEngines | None = None,
+        refresh_s: float = 30.0,
     ):
+        self._refresh_s = refresh_s
         self._config_provider = config_provider
         self._lateness_us = lateness_us
         self._dedupe_us = dedupe_us
@@ -86,16 +89,30 @@ class _OrgSignalsBase(beam.DoFn):
         if due:
             timer.set(Timestamp(micros=min(due)))
 
-    def _process(self, element, state, timer):
+    def _process(self, element, state, timer, refresh):
         org_id, envelope = element
         engine, recomputed = self._engine(org_id, state)
-        rows = recomputed + engine.process(envelope.event)
-        self.events.inc()
+        rows = recomputed
+        if envelope.event is not None:  # None: a wake-up, so timers are armed for this key
+            rows = rows + engine.process(envelope.event)
+            self.events.inc()
         self._count(rows)
         yield from rows
         if envelope.ack_id:
             yield ack_row(envelope.ack_id)
-        self._arm(engine, timer, envelope.event.event_time)
+        self._arm(engine, timer, envelope.event.event_time if envelope.event is not None else None)
+        if engine.wake_at is None:
+            engine.wake_at = time.time() + self._refresh_s
+            refresh.set(Timestamp.of(engine.wake_at))
+        state.write(engine)
+
+    def _refresh(self, org_id, state, timer, refresh):
+        engine, recomputed = self._engine(org_id, state)
+        self._count(recomputed)
+        yield from recomputed
+        self._arm(engine, timer)
+        engine.wake_at = time.time() + self._refresh_s
+        refresh.set(Timestamp.of(engine.wake_at))
         state.write(engine)
 
     def _advance(self, org_id, fired_at, state, timer):
@@ -110,10 +127,19 @@ class _OrgSignalsBase(beam.DoFn):
 def _signals_fn(in_process_state: bool) -> type[_OrgSignalsBase]:
     engine_spec = ReadModifyWriteStateSpec("engine", engine_state_coder(in_process_state))
     timer_spec = TimerSpec("advance", TimeDomain.WATERMARK)
+    # In processing time: a configuration change (a new milestone) is picked up within
+    # the refresh interval even when no event of the organisation arrives.
+    refresh_spec = TimerSpec("refresh", TimeDomain.REAL_TIME)
 
     class SignalsFn(_OrgSignalsBase):
-        def process(self, element, state=beam.DoFn.StateParam(engine_spec), timer=beam.DoFn.TimerParam(timer_spec)):
-            yield from self._process(element, state, timer)
+        def process(
+            self,
+            element,
+            state=beam.DoFn.StateParam(engine_spec),
+            timer=beam.DoFn.TimerParam(timer_spec),
+            refresh=beam.DoFn.TimerParam(refresh_spec),
+        ):
+            yield from self._process(element, state, timer, refresh)
 
         @on_timer(timer_spec)
         def on_advance(
@@ -124,6 +150,16 @@ def _signals_fn(in_process_state: bool) -> type[_OrgSignalsBase]:
             timer=beam.DoFn.TimerParam(timer_spec),
         ):
             yield from self._advance(key, fired_at, state, timer)
+
+        @on_timer(refresh_spec)
+        def on_refresh(
+            self,
+            key=beam.DoFn.KeyParam,
+            state=beam.DoFn.StateParam(engine_spec),
+            timer=beam.DoFn.TimerParam(timer_spec),
+            refresh=beam.DoFn.TimerParam(refresh_spec),
+        ):
+            yield from self._refresh(key, state, timer, refresh)
 
     SignalsFn.__name__ = SignalsFn.__qualname__ = "InProcessSignalsFn" if in_process_state else "PickledSignalsFn"
     return SignalsFn
@@ -147,10 +183,11 @@ class ComputeSignals(beam.PTransform):
         in_process_state: bool,
         history: HistoryProvider | None = None,
         initial_engines: InitialEngines | None = None,
+        refresh_s: float = 30.0,
     ):
         super().__init__()
         fn_class = InProcessSignalsFn if in_process_state else PickledSignalsFn
-        self._fn = fn_class(config_provider, lateness_us, dedupe_us, history, initial_engines)
+        self._fn = fn_class(config_provider, lateness_us, dedupe_us, history, initial_engines, refresh_s)
 
     def expand(self, keyed_events):
         return keyed_events | "OrgEngine" >> beam.ParDo(self._fn)

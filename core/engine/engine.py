@@ -72,6 +72,9 @@ class OrgEngine:
     source: str = "streaming"
     clock: Callable[[], int] = _now_us
     config: OrgConfig = field(init=False)
+    # When the streaming pipeline next re-reads this organisation's configuration
+    # (processing time, seconds); kept with the engine so it travels with its state.
+    wake_at: float | None = None
     stats: EngineStats = field(default_factory=EngineStats)
 
     def __post_init__(self) -> None:

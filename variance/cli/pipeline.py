@@ -54,10 +54,12 @@ def pipeline(
         except Exception as exc:
             raise CliError(f"cannot reach Pub/Sub at {config.pubsub_emulator_host or 'Google Cloud'} ({exc})") from None
     history = initial = None
+    wake: tuple[str, ...] = ()
     if local:
         history, initial = _restore(config)
+        wake = tuple(initial.organisations())
     say(f"streaming from {config.subscription_path} ({'local runner' if local else 'Dataflow'}); Ctrl-C stops")
-    result = run_streaming(config, options, history=history, initial_engines=initial)
+    result = run_streaming(config, options, history=history, initial_engines=initial, wake_orgs=wake)
     reporter = progress.Reporter(progress_every).start()
     stopping = threading.Event()
 
