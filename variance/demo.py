@@ -1,8 +1,10 @@
 """``make demo``: the local stack end to end on sample data.
 
-Starts Google's Pub/Sub emulator and the API on free ports, creates an organisation
-and a connection with the CLI's own functions, sends sample events with Segment's
-Python library, shows what reached Pub/Sub, and stops everything it started.
+Starts Google's Pub/Sub emulator, the API and the streaming pipeline on free ports;
+configures an organisation with the CLI (a connection, a PQL milestone, a stream that
+follows an account and posts to a Slack channel, a Pricing stream); sends sample events
+with Segment's Python library; shows what reached the warehouse, the serving tables
+(through the API) and the Slack outbox; and stops everything it started.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -24,81 +26,150 @@ def step(message: str) -> None:
     print(f"\n==> {message}", flush=True)
 
 
+class Stack:
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.processes: list[subprocess.Popen] = []
+        self.env = dict(os.environ)
+
+    def cli(self, *args: str) -> dict:
+        result = subprocess.run([sys.executable, "-m", "variance", *args], env=self.env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"error: variance {' '.join(args[:2])}: {result.stderr.strip()}")
+        return json.loads(result.stdout)
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child
+        process = subprocess.Popen(
+            [sys.executable, "-m", "variance", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise SystemExit(f"error: timed out waiting for {what}; see the logs in the demo folder")
+
+
 def main() -> int:
     from segment.analytics import Client
 
-    from variance.core.settings import Settings
     from variance.emulator import EmulatorError, free_port, start_emulator
-    from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
     from variance.samples import sample_calls
+    from variance.warehouse.local import LakeReader
 
     workdir = Path(tempfile.mkdtemp(prefix="variance-demo-"))
-    step(f"Starting Google's Pub/Sub emulator (logs in {workdir})")
+    step(f"Starting Google's Pub/Sub emulator (logs and data in {workdir})")
     try:
         emulator = start_emulator(free_port(), log_path=workdir / "emulator.log")
     except EmulatorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    env = {
-        **os.environ,
-        "PUBSUB_EMULATOR_HOST": emulator.emulator_host,
-        "VARIANCE_DATA_DIR": str(workdir / "data"),
-    }
-    api = None
+    stack = Stack(workdir)
+    stack.env.update(
+        {
+            "PUBSUB_EMULATOR_HOST": emulator.emulator_host,
+            "VARIANCE_DATA_DIR": str(workdir / "data"),
+            "VARIANCE_CONFIG_REFRESH": "5",
+        }
+    )
     try:
-        print(f"    emulator pid {emulator.pid} on {emulator.emulator_host}")
-        settings = Settings(**{k: v for k, v in env.items() if k.startswith(("VARIANCE_", "PUBSUB_"))})
-        ensure_topic(publisher_client(settings), settings.topic_path)
-        subscriber = subscriber_client(settings)
-        ensure_subscription(subscriber, settings.subscription_path, settings.topic_path)
-
-        step("Creating an organisation and a Segment connection (variance orgs/connections create)")
-        cli = [sys.executable, "-m", "variance"]
-        org = json.loads(
-            subprocess.run(
-                [*cli, "orgs", "create", "Demo Co"], env=env, check=True, capture_output=True, text=True
-            ).stdout
+        step("Configuring an organisation with the variance CLI")
+        org = stack.cli("orgs", "create", "Demo Co", "--admin-name", "Ada")
+        o = org["org_id"]
+        connection = stack.cli("connections", "create", "--org", o, "--name", "web app", "--mapping", "group")
+        stack.cli(
+            "milestones",
+            "create",
+            "--org",
+            o,
+            "--name",
+            "PQL",
+            "--entity",
+            "account",
+            "--kind",
+            "Action",
+            "--event",
+            "Invited User",
+            "--filters",
+            '[{"path":"role","op":"equals","value":"admin"}]',
+            "--threshold",
+            "2",
+            "--window",
+            "30d",
         )
-        connection = json.loads(
-            subprocess.run(
-                [*cli, "connections", "create", "--org", org["org_id"], "--name", "web app", "--mapping", "group"],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
+        acme = stack.cli(
+            "streams",
+            "create",
+            "--org",
+            o,
+            "--name",
+            "Acme watch",
+            "--visibility",
+            "team",
+            "--slack-channel-id",
+            "C0ACME",
+            "--slack-channel-name",
+            "#acme",
         )
-        print(f"    org {org['org_id']}, connection {connection['id']} ({connection['name']})")
+        stack.cli(
+            "follows", "add", "--org", o, "--entity-type", "account", "--entity-id", "acme", "--stream", acme["id"]
+        )
+        stack.cli(
+            "streams",
+            "create",
+            "--org",
+            o,
+            "--name",
+            "Pricing",
+            "--type",
+            "event_type",
+            "--visibility",
+            "team",
+            "--selectors",
+            '[{"kind":"Page","filters":[{"path":"path","op":"starts_with","value":"/pricing"}]}]',
+        )
+        print(
+            f"    org {o}: connection 'web app', milestone PQL (2 admin invites in 30 days), streams 'Acme watch' -> #acme and 'Pricing'"
+        )
 
-        step("Starting the API (variance api)")
+        step("Starting the API and the streaming pipeline")
         port = free_port()
-        api_log = open(workdir / "api.log", "wb")  # noqa: SIM115 - handed to the child
-        api = subprocess.Popen(
-            [*cli, "api", "--port", str(port)],
-            env=env,
-            stdout=api_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        stack.start("api", "api", "--port", str(port))
         url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        print(f"    API pid {api.pid} on {url}")
+        wait_until(lambda: _ok(url + "/healthz"), 60, "the API")
+        pipeline = stack.start("pipeline", "pipeline", "--progress-every", "5")
+        wait_until(
+            lambda: "streaming from" in (workdir / "pipeline.log").read_text(errors="replace"), 120, "the pipeline"
+        )
+        print(f"    API on {url}; pipeline pid {pipeline.pid} (Beam's local runner)")
 
         calls = sample_calls()
-        step(f"Sending {len(calls)} sample calls with Segment's Python library (host={url})")
-        errors: list = []
-        client = Client(
-            write_key=connection["secret"], host=url, sync_mode=True, on_error=lambda e, b: errors.append(e)
-        )
+        step(f"Sending {len(calls)} sample calls with Segment's Python library")
+        client = Client(write_key=connection["secret"], host=url, sync_mode=True)
         for call in calls:
             kind = call.pop("type")
             common = {
-                "timestamp": _parse(call.pop("timestamp")),
+                "timestamp": datetime.fromisoformat(call.pop("timestamp")),
                 "message_id": call.pop("messageId"),
                 "context": call.pop("context", None),
             }
@@ -111,42 +182,50 @@ def main() -> int:
             else:
                 client.page(user_id=call["userId"], name=call["name"], properties=call["properties"], **common)
         client.flush()
-        if errors:
-            print(f"error: the API refused calls: {errors[0]}", file=sys.stderr)
-            return 1
 
-        step("Reading what arrived on Pub/Sub")
-        received = []
-        deadline = time.monotonic() + 30
-        while len(received) < len(calls) and time.monotonic() < deadline:
-            response = subscriber.pull(subscription=settings.subscription_path, max_messages=100, timeout=5)
-            if response.received_messages:
-                subscriber.acknowledge(
-                    subscription=settings.subscription_path, ack_ids=[m.ack_id for m in response.received_messages]
-                )
-                received.extend(m.message for m in response.received_messages)
-        by_type = Counter(m.attributes["type"] for m in received)
-        print(
-            f"    {len(received)} of {len(calls)} messages: "
-            + ", ".join(f"{n} {t}" for t, n in sorted(by_type.items()))
+        step("Waiting for the pipeline")
+        reader = LakeReader(workdir / "data" / "lake")
+        wait_until(lambda: len(reader.current("events")) >= len(calls), 120, "the events in the warehouse")
+        time.sleep(3)
+        _, by_kind = reader.query("select coalesce(kind, type) as kind, count(*) from events group by 1 order by 1")
+        print("    warehouse events: " + ", ".join(f"{n} {k}" for k, n in by_kind))
+        _, changes = reader.query(
+            "select entity_id, kind, count, strftime(changed_at, '%Y-%m-%d %H:%M') from milestone_changes "
+            "where status = 'current' order by changed_at"
         )
-        example = next(m for m in received if m.attributes["type"] == "track")
-        print("    one message's attributes: " + json.dumps(dict(example.attributes), sort_keys=True))
-        print("    and its data: " + example.data.decode()[:300])
-        return 0 if len(received) == len(calls) else 1
+        print(f"    milestone changes ({len(changes)}):")
+        for entity, kind, count, at in changes:
+            print(f"      {at}  {entity:10s} {kind:8s} PQL (count {count})")
+        _, matches = reader.query("select count(*) from stream_matches where status = 'current'")
+        print(f"    stream matches: {matches[0][0]}")
+
+        headers = {"Authorization": f"Bearer {org['admin_token']}"}
+        accounts = httpx.get(f"{url}/v1/accounts", headers=headers).json()["items"]
+        print("    accounts in the app (serving tables), with their milestones:")
+        for account in accounts:
+            names = ", ".join(m["name"] for m in account["milestones"]) or "-"
+            print(f"      {account['account_id']:10s} {account['name'] or '':12s} milestones: {names}")
+        outbox = workdir / "data" / "slack-outbox.jsonl"
+        posts = outbox.read_text().splitlines() if outbox.exists() else []
+        print(f"    Slack outbox (no token set): {len(posts)} messages for #acme, e.g.:")
+        for line in posts[:3]:
+            print("      " + json.loads(line)["text"])
+        print(
+            f'\n    Look around: VARIANCE_DATA_DIR={workdir / "data"} .venv/bin/variance warehouse query "select * from events limit 5"'
+        )
+        return 0
     finally:
         step("Stopping the local stack")
-        if api is not None and api.poll() is None:
-            os.killpg(api.pid, signal.SIGTERM)
-            api.wait(15)
+        stack.stop()
         emulator.stop()
-        print("    stopped the API and the emulator")
+        print("    stopped the pipeline, the API and the emulator")
 
 
-def _parse(text: str):
-    from datetime import datetime
-
-    return datetime.fromisoformat(text)
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 if __name__ == "__main__":

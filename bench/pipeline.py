@@ -1,0 +1,490 @@
+"""Pipeline benchmarks; numbers go to bench/results/pipeline.json.
+
+- backfill: events/s of the Beam backfill (FnApiRunner) on generated events, beside a
+  plain-Python run of the same logic (parse, engine, lake writes) in the same process;
+- windows: the engine's cost per event with a 1-day and a 90-day milestone window;
+- latency: publish -> stream match durable in the warehouse, at 100 events/s on the
+  local runner, and the highest rate it sustains;
+- restart: start to caught up (state rebuilt from the warehouse) for 100k and 1M events;
+- read: the durable local Pub/Sub read against Beam's own local ReadFromPubSub.
+
+    .venv/bin/python bench/pipeline.py [--sections backfill,windows,latency,restart,read] [--events 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import orjson
+
+from bench.common import RESULTS, percentile, write_results
+from bench.generate import calls
+from variance.core.bus import Source
+from variance.core.engine.config import ConnectionSpec, MilestoneSpec, OrgConfig, SelectorSpec, StreamSpec
+from variance.core.filters import PropertyFilter
+
+DAY = 86_400_000_000
+ORG = "org_bench"
+SOURCE = Source(ORG, "con_bench", "web")
+
+
+def bench_config() -> OrgConfig:
+    admin = (PropertyFilter(path="role", op="equals", value="admin"),)
+    return OrgConfig.build(
+        ORG,
+        connections=[ConnectionSpec("con_bench", "web", "group")],
+        milestones=[
+            MilestoneSpec("mil_pql", "PQL", 1, "account", "Action", "Invited User", admin, 3, 30 * DAY),
+            MilestoneSpec("mil_active", "Active", 1, "contact", "Action", None, (), 10, None),
+        ],
+        streams=[
+            StreamSpec("str_follow", "Followed", "accounts_contacts"),
+            StreamSpec(
+                "str_pricing",
+                "Pricing",
+                "event_type",
+                (SelectorSpec("Page", None, (PropertyFilter(path="path", op="starts_with", value="/pricing"),)),),
+            ),
+        ],
+        follows=[("str_follow", "account", f"acct-{i}") for i in range(0, 500, 10)],
+    )
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- backfill ----------------------------------------------------------------------------
+
+
+def bench_backfill(n: int) -> dict:
+    import apache_beam as beam
+
+    from tests.support.beam import StaticConfig
+    from variance.core.engine.batch import run_batch
+    from variance.core.events import parse_archive_line
+    from variance.core.segment import loads_untrusted
+    from variance.core.timeutil import now_micros
+    from variance.pipelines.backfill import ComputeOrgBatch, ParseArchiveLineFn
+    from variance.pipelines.sinks import WriteToLocalWarehouse, close_writers
+    from variance.warehouse.local import LakeReader, LakeWriter
+
+    work = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
+    archive = work / "calls.jsonl"
+    with open(archive, "wb") as out:
+        for call in calls(n):
+            out.write(orjson.dumps(call) + b"\n")
+    config, as_of, lateness = bench_config(), now_micros(), 3 * DAY
+
+    say(f"[backfill] plain Python over {n} events")
+    started = time.perf_counter()
+    with open(archive, "rb") as lines:
+        events = [parse_archive_line(loads_untrusted(line), SOURCE) for line in lines]
+    rows = run_batch(config, events, as_of, lateness)
+    writer = LakeWriter(work / "lake-plain", compact_every_s=None)
+    writer.append([r for r in rows if r[0] != "activity"])
+    writer.close()
+    plain_s = time.perf_counter() - started
+
+    say(f"[backfill] Beam (FnApiRunner) over {n} events")
+    started = time.perf_counter()
+    with beam.Pipeline(runner="FnApiRunner") as p:
+        (
+            p
+            | beam.io.ReadFromText(str(archive))
+            | beam.ParDo(ParseArchiveLineFn(SOURCE)).with_outputs("dead_letters", main="events").events
+            | beam.GroupByKey()
+            | beam.ParDo(ComputeOrgBatch(StaticConfig(config), as_of, lateness))
+            | beam.ParDo(WriteToLocalWarehouse(str(work / "lake-beam"), None, True))
+        )
+    close_writers()
+    beam_s = time.perf_counter() - started
+    written = {name: LakeReader(work / name).counts()["events"] for name in ("lake-plain", "lake-beam")}
+    assert written == {"lake-plain": n, "lake-beam": n}, written
+    result = {
+        "events": n,
+        "beam_events_per_s": round(n / beam_s),
+        "plain_python_events_per_s": round(n / plain_s),
+        "ratio_to_plain_python": round(plain_s / beam_s, 3),
+    }
+    say(f"[backfill] {result}")
+    return result
+
+
+# -- milestone windows -------------------------------------------------------------------
+
+
+def bench_windows(n: int = 100_000) -> dict:
+    from variance.core.engine.engine import OrgEngine
+    from variance.core.events import SignalEvent
+
+    def run(window_us: int) -> float:
+        config = OrgConfig.build(
+            ORG,
+            connections=[ConnectionSpec("con_bench", "web", "group")],
+            milestones=[MilestoneSpec("m", "M", 1, "contact", "Action", "Invited User", (), 5000, window_us)],
+        )
+        engine = OrgEngine(ORG, lateness_us=3 * DAY, clock=lambda: 0)
+        engine.configure(config)
+        t0 = 1_700_000_000_000_000
+        events = [
+            SignalEvent(
+                ORG, "con_bench", "web", f"m{i}", "track", t0 + i * 60_000_000, t0, user_id="u1", name="Invited User"
+            )
+            for i in range(n)
+        ]
+        started = time.perf_counter()
+        for i, event in enumerate(events):
+            engine.process(event)
+            if i % 10 == 0:
+                engine.advance(event.event_time)
+        return (time.perf_counter() - started) / n * 1e6
+
+    best = {"1d": min(run(DAY) for _ in range(3)), "90d": min(run(90 * DAY) for _ in range(3))}
+    result = {
+        "events": n,
+        "us_per_event_window_1d": round(best["1d"], 2),
+        "us_per_event_window_90d": round(best["90d"], 2),
+        "ratio_90d_to_1d": round(best["90d"] / best["1d"], 3),
+    }
+    say(f"[windows] {result}")
+    return result
+
+
+# -- streaming latency and sustained rate --------------------------------------------------
+
+
+def _stack(work: Path):
+    import uuid
+
+    from tests.support.processes import run_cli, start_pipeline
+    from variance.emulator import free_port, start_emulator
+
+    emulator = start_emulator(free_port(), log_path=work / "emulator.log")
+    env = {
+        "PUBSUB_EMULATOR_HOST": emulator.emulator_host,
+        "VARIANCE_DATA_DIR": str(work / "data"),
+        "VARIANCE_EVENTS_TOPIC": f"bench-{uuid.uuid4().hex[:6]}",
+        "VARIANCE_EVENTS_SUBSCRIPTION": f"bench-{uuid.uuid4().hex[:6]}",
+    }
+    org = json.loads(run_cli(["orgs", "create", "Bench"], env).stdout)
+    connection = json.loads(
+        run_cli(["connections", "create", "--org", org["org_id"], "--name", "web", "--mapping", "group"], env).stdout
+    )
+    run_cli(
+        [
+            "streams",
+            "create",
+            "--org",
+            org["org_id"],
+            "--name",
+            "Everything",
+            "--type",
+            "event_type",
+            "--visibility",
+            "team",
+            "--selectors",
+            '[{"kind":"Action","name":"Invited User"}]',
+        ],
+        env,
+    )
+    os.environ.update(env)
+    pipeline = start_pipeline(env, work / "pipeline.log")
+    return emulator, env, org, connection, pipeline
+
+
+def _publish_at(rate: float, seconds: float, org_id: str, connection_id: str, prefix: str) -> dict[str, float]:
+    from google.cloud import pubsub_v1
+
+    from variance.core import bus
+    from variance.core.settings import Settings
+    from variance.core.timeutil import format_timestamp, now_micros
+    from variance.pubsub import publisher_client
+
+    settings = Settings()
+    publisher = publisher_client(settings, pubsub_v1.types.BatchSettings(max_messages=100, max_latency=0.001))
+    published: dict[str, float] = {}
+    total = int(rate * seconds)
+    started = time.perf_counter()
+    futures = []
+    for i in range(total):
+        target = started + i / rate
+        delay = target - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        message_id = f"{prefix}-{i}"
+        now = now_micros()
+        data = {
+            "type": "track",
+            "userId": f"u{i % 50}",
+            "event": "Invited User",
+            "messageId": message_id,
+            "timestamp": format_timestamp(now),
+            "receivedAt": format_timestamp(now),
+        }
+        attributes = {
+            bus.ORG_ID: org_id,
+            bus.CONNECTION_ID: connection_id,
+            bus.CONNECTION_NAME: "web",
+            bus.MESSAGE_ID: message_id,
+            bus.TYPE: "track",
+            bus.EVENT_TIME: format_timestamp(now),
+        }
+        published[message_id] = time.time()
+        futures.append(publisher.publish(settings.topic_path, orjson.dumps(data), **attributes))
+    for future in futures:
+        future.result(timeout=60)
+    return published
+
+
+def _written_at(lake: Path, prefix: str) -> dict[str, float]:
+    """When each match became durable: the modification time of the file holding it."""
+    import duckdb
+
+    files = sorted(str(p) for p in (lake / "stream_matches").glob("*.parquet"))
+    if not files:
+        return {}
+    con = duckdb.connect()
+    rows = con.execute(
+        f"select message_id, filename from read_parquet({files!r}, filename=true) where message_id like '{prefix}-%'"
+    ).fetchall()
+    mtimes = {f: os.stat(f).st_mtime for f in files if os.path.exists(f)}
+    out: dict[str, float] = {}
+    for message_id, filename in rows:
+        if filename in mtimes:
+            out[message_id] = min(out.get(message_id, 1e18), mtimes[filename])
+    return out
+
+
+def bench_latency() -> dict:
+    work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
+    emulator, _env, org, connection, pipeline = _stack(work)
+    lake = work / "data" / "lake"
+    result: dict = {}
+    try:
+        say("[latency] 100 events/s for 30 s")
+        published = _publish_at(100, 30, org["org_id"], connection["id"], "lat")
+        time.sleep(5)
+        written = _written_at(lake, "lat")
+        latencies = [written[m] - t for m, t in published.items() if m in written]
+        result["rate_100_per_s"] = {
+            "published": len(published),
+            "written": len(latencies),
+            "p50_s": round(percentile(latencies, 50), 3),
+            "p95_s": round(percentile(latencies, 95), 3),
+            "p99_s": round(percentile(latencies, 99), 3),
+        }
+        say(f"[latency] {result['rate_100_per_s']}")
+        sustained = 100
+        for rate in (200, 400, 800, 1600):
+            say(f"[latency] {rate} events/s for 10 s")
+            published = _publish_at(rate, 10, org["org_id"], connection["id"], f"r{rate}")
+            end = time.time()
+            deadline = end + 30
+            while time.time() < deadline and len(_written_at(lake, f"r{rate}")) < len(published):
+                time.sleep(0.5)
+            written = _written_at(lake, f"r{rate}")
+            drain = max(written.values()) - end if len(written) == len(published) else None
+            late = [written[m] - t for m, t in published.items() if m in written]
+            result[f"rate_{rate}_per_s"] = {
+                "published": len(published),
+                "written": len(written),
+                "drain_after_last_publish_s": round(drain, 2) if drain is not None else None,
+                "p95_s": round(percentile(late, 95), 3) if late else None,
+            }
+            say(f"[latency] {result[f'rate_{rate}_per_s']}")
+            if drain is None or drain > 2.0:
+                break
+            sustained = rate
+        result["highest_sustained_rate_per_s"] = sustained
+    finally:
+        pipeline.stop()
+        emulator.stop()
+    return result
+
+
+# -- restart -----------------------------------------------------------------------------
+
+
+def bench_restart(sizes: list[int]) -> dict:
+    from variance.appdb.models import Connection, Milestone, Organisation
+    from variance.appdb.session import make_engine, migrate, session_factory
+    from variance.core.engine.batch import run_batch
+    from variance.core.events import parse_archive_line
+    from variance.core.settings import Settings
+    from variance.core.timeutil import now_micros
+    from variance.warehouse.local import LakeWriter
+
+    out = {}
+    for n in sizes:
+        work = Path(tempfile.mkdtemp(prefix=f"bench-restart-{n}-"))
+        settings = Settings(VARIANCE_DATA_DIR=str(work / "data"), PUBSUB_EMULATOR_HOST="127.0.0.1:1")
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
+        with session_factory(engine)() as session, session.begin():
+            session.add(Organisation(id=ORG, name="Bench"))
+            session.flush()
+            session.add(
+                Connection(
+                    id="con_bench", org_id=ORG, name="web", secret_digest="x" * 64, secret_hint="...x", mapping="group"
+                )
+            )
+            session.add(
+                Milestone(
+                    id="mil_pql",
+                    org_id=ORG,
+                    name="PQL",
+                    entity="account",
+                    event_kind="Action",
+                    event_name="Invited User",
+                    filters='[{"path":"role","op":"equals","value":"admin"}]',
+                    threshold=3,
+                    window="30d",
+                    window_seconds=30 * 86400,
+                    version=1,
+                )
+            )
+            session.add(
+                Milestone(
+                    id="mil_active",
+                    org_id=ORG,
+                    name="Active",
+                    entity="contact",
+                    event_kind="Action",
+                    event_name=None,
+                    filters="[]",
+                    threshold=10,
+                    version=1,
+                )
+            )
+        say(f"[restart] preparing a warehouse of {n} events")
+        events = [parse_archive_line(call, SOURCE) for call in calls(n)]
+        from variance.pipelines.config_source import load_org_config
+
+        with session_factory(engine)() as session:
+            config = load_org_config(session, ORG)
+        rows = run_batch(config, events, now_micros(), 3 * DAY)
+        del events
+        writer = LakeWriter(settings.lake_dir, compact_every_s=None, flush_rows=200_000)
+        writer.append([r for r in rows if r[0] != "activity"])
+        writer.close()
+        del rows
+        from variance.cli.pipeline import _restore
+
+        say(f"[restart] restoring from {n} events")
+        os.environ["VARIANCE_DATA_DIR"] = str(work / "data")
+        started = time.perf_counter()
+        _restore(settings)
+        seconds = time.perf_counter() - started
+        out[f"events_{n}"] = {"events": n, "restart_seconds": round(seconds, 2)}
+        say(f"[restart] {out[f'events_{n}']}")
+    return out
+
+
+# -- durable read vs Beam's read ----------------------------------------------------------
+
+_COUNT = {"n": 0}
+
+
+def _count(_element):
+    _COUNT["n"] += 1
+
+
+def bench_read(backlog: int = 6000) -> dict:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from variance.core.settings import Settings
+    from variance.emulator import free_port, start_emulator
+    from variance.pipelines.local_pubsub import ReadDurablyFromPubSub
+    from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
+    from variance.transforms.parse import ParseMessages
+
+    work = Path(tempfile.mkdtemp(prefix="bench-read-"))
+    emulator = start_emulator(free_port(), log_path=work / "emulator.log")
+    os.environ["PUBSUB_EMULATOR_HOST"] = emulator.emulator_host
+    result = {"backlog_messages": backlog}
+    try:
+        for name in ("durable_local_read", "beam_read_from_pubsub"):
+            settings = Settings(
+                PUBSUB_EMULATOR_HOST=emulator.emulator_host,
+                VARIANCE_EVENTS_TOPIC=f"read-{name[:6]}",
+                VARIANCE_EVENTS_SUBSCRIPTION=f"sub-{name[:6]}",
+            )
+            ensure_topic(publisher_client(settings), settings.topic_path)
+            ensure_subscription(subscriber_client(settings), settings.subscription_path, settings.topic_path)
+            os.environ.update(
+                {
+                    "VARIANCE_EVENTS_TOPIC": settings.events_topic,
+                    "VARIANCE_EVENTS_SUBSCRIPTION": settings.events_subscription,
+                }
+            )
+            _publish_at(1e9, backlog / 1e9, ORG, "con_bench", name)
+            options = PipelineOptions()
+            options.view_as(StandardOptions).streaming = True
+            p = beam.Pipeline(runner="BundleBasedDirectRunner", options=options)
+            if name == "durable_local_read":
+                messages = p | ReadDurablyFromPubSub(settings)
+            else:
+                from variance.transforms.messages import ReceivedMessage
+
+                messages = (
+                    p
+                    | beam.io.ReadFromPubSub(
+                        subscription=settings.subscription_path, with_attributes=True, timestamp_attribute="event_time"
+                    )
+                    | beam.Map(lambda m: ReceivedMessage(m.data, dict(m.attributes), None))
+                )
+            (messages | ParseMessages()).events | beam.Map(_count)
+            _COUNT["n"] = 0
+            started = time.perf_counter()
+            running = p.run()
+            deadline = time.perf_counter() + 300
+            while _COUNT["n"] < backlog and time.perf_counter() < deadline:
+                time.sleep(0.1)
+            seconds = time.perf_counter() - started
+            running.cancel()
+            result[name] = {"messages": _COUNT["n"], "messages_per_s": round(_COUNT["n"] / seconds)}
+            say(f"[read] {name}: {result[name]}")
+        result["ratio_durable_to_beam"] = round(
+            result["durable_local_read"]["messages_per_s"] / result["beam_read_from_pubsub"]["messages_per_s"], 2
+        )
+    finally:
+        emulator.stop()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", default="backfill,windows,latency,restart,read")
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--restart-sizes", default="100000,1000000")
+    args = parser.parse_args()
+    previous = json.loads((RESULTS / "pipeline.json").read_text()) if (RESULTS / "pipeline.json").exists() else {}
+    results = {k: v for k, v in previous.items() if k not in ("date", "machine")}
+    for section in args.sections.split(","):
+        if section == "backfill":
+            results["backfill"] = bench_backfill(args.events)
+        elif section == "windows":
+            results["milestone_windows"] = bench_windows()
+        elif section == "latency":
+            results["streaming"] = bench_latency()
+        elif section == "restart":
+            results["restart"] = bench_restart([int(s) for s in args.restart_sizes.split(",")])
+        elif section == "read":
+            results["durable_read"] = bench_read()
+    path = write_results("pipeline", results)
+    print(json.dumps(results, indent=2))
+    print(f"results written to {path}")
+
+
+if __name__ == "__main__":
+    main()
