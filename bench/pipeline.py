@@ -97,10 +97,13 @@ def bench_backfill(n: int) -> dict:
     say(f"[backfill] Beam (FnApiRunner) over {n} events")
     started = time.perf_counter()
     with beam.Pipeline(runner="FnApiRunner") as p:
-        (
+        parsed = (
             p
             | beam.io.ReadFromText(str(archive))
-            | beam.ParDo(ParseArchiveLineFn(SOURCE)).with_outputs("dead_letters", main="events").events
+            | beam.ParDo(ParseArchiveLineFn(SOURCE)).with_outputs("dead_letters", main="events")
+        )
+        (
+            parsed.events
             | beam.GroupByKey()
             | beam.ParDo(ComputeOrgBatch(StaticConfig(config), as_of, lateness))
             | beam.ParDo(WriteToLocalWarehouse(str(work / "lake-beam"), None, True))

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from variance.appdb.models import EntityType
 from variance.core.durations import DurationError, parse_duration
-from variance.core.events import EventTypeRef
+from variance.core.events import EventKind, EventTypeRef
 from variance.core.filters import PropertyFilter
 
 WINDOW_DOC = "Optional time window such as 30d, 12h, 2w (at most 366d); without it the milestone is never lost"
@@ -27,6 +27,12 @@ def _check_window(value: str | None) -> str | None:
     return value.strip()
 
 
+def _countable(event: EventTypeRef | None) -> EventTypeRef | None:
+    if event is not None and event.kind == EventKind.milestone:
+        raise ValueError("milestones count product events; Milestone events can be selected by streams")
+    return event
+
+
 class MilestoneCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -38,6 +44,7 @@ class MilestoneCreate(BaseModel):
     window: str | None = Field(None, description=WINDOW_DOC, examples=["30d"])
 
     _window = field_validator("window")(_check_window)
+    _event = field_validator("event")(_countable)
 
 
 class MilestoneUpdate(BaseModel):
@@ -56,6 +63,7 @@ class MilestoneUpdate(BaseModel):
     window: str | None = Field(None, description=WINDOW_DOC + "; null removes the window")
 
     _window = field_validator("window")(_check_window)
+    _event = field_validator("event")(_countable)
 
 
 class MilestoneOut(BaseModel):

@@ -119,6 +119,17 @@ def update_milestone(session: Session, org_id: str, milestone_id: str, body: Mil
         if field in changes and changes[field] is None:
             raise InvalidInput(field, "must not be null")
     before = describe(session, milestone)
+    if "entity" in changes and body.entity is not None and body.entity.value != milestone.entity:
+        from variance.api.services.tags import lock_definitions, milestone_references
+
+        lock_definitions(session, org_id)
+        users = milestone_references(session, org_id, milestone_id)
+        if users:
+            raise Conflict(
+                f"milestone {milestone.name!r} is used by {', '.join(users)}, which count {milestone.entity}s; "
+                "change those first",
+                field="entity",
+            )
     if "name" in changes:
         milestone.name = _clean_name(body.name or "")
     for field in _MEANING:
@@ -127,6 +138,12 @@ def update_milestone(session: Session, org_id: str, milestone_id: str, body: Mil
     after = to_out(milestone)
     if any(getattr(before, f) != getattr(after, f) for f in _MEANING):
         milestone.version += 1
+        # The old version's statuses no longer hold; the pipeline recomputes them.
+        session.execute(
+            delete(MilestoneStatusRow).where(
+                MilestoneStatusRow.org_id == org_id, MilestoneStatusRow.milestone_id == milestone_id
+            )
+        )
     milestone.updated_at = utcnow()
     _flush_unique(session, milestone.name)
     return milestone
@@ -135,8 +152,9 @@ def update_milestone(session: Session, org_id: str, milestone_id: str, body: Mil
 def delete_milestone(session: Session, org_id: str, milestone_id: str) -> None:
     """Refused while smart tags or views use it; the pipeline stops evaluating it."""
     milestone = get_milestone(session, org_id, milestone_id)
-    from variance.api.services.tags import milestone_references
+    from variance.api.services.tags import lock_definitions, milestone_references
 
+    lock_definitions(session, org_id)
     users = milestone_references(session, org_id, milestone_id)
     if users:
         raise Conflict(f"milestone {milestone.name!r} is used by: {', '.join(users)}; change those first")

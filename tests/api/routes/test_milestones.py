@@ -110,3 +110,38 @@ def test_achieved_count_comes_from_the_serving_table_and_delete_clears_it(api_on
     assert api_on.client.get(f"/v1/milestones/{milestone['id']}", headers=api_on.admin).json()["achieved_count"] == 2
     assert api_on.client.delete(f"/v1/milestones/{milestone['id']}", headers=api_on.admin).status_code == 204
     assert api_on.client.get(f"/v1/milestones/{milestone['id']}", headers=api_on.admin).status_code == 404
+
+
+def test_milestones_do_not_count_milestone_events(api_on):
+    body = {**PQL, "event": {"kind": "Milestone", "name": "PQL"}}
+    response = api_on.client.post("/v1/milestones", json=body, headers=api_on.admin)
+    assert response.status_code == 422
+    assert "Milestone events can be selected by streams" in response.json()["error"]["rule"]
+
+
+def test_a_new_version_clears_the_old_versions_statuses(api_on):
+    milestone = create(api_on)
+    api_on.insert(builders.achieved(api_on.org_id, milestone["id"], "acme"))
+    updated = api_on.client.patch(
+        f"/v1/milestones/{milestone['id']}", json={"threshold": 7}, headers=api_on.admin
+    ).json()
+    assert (updated["version"], updated["achieved_count"]) == (2, 0)
+
+
+def test_entity_cannot_change_while_smart_tags_use_the_milestone(api_on):
+    milestone = create(api_on)
+    tag = {
+        "name": "Qualified",
+        "entity": "account",
+        "definition": {
+            "type": "group",
+            "match": "all",
+            "conditions": [{"type": "milestone", "milestone_id": milestone["id"], "status": "achieved"}],
+        },
+    }
+    assert api_on.client.post("/v1/tags", json=tag, headers=api_on.admin).status_code == 201
+    response = api_on.client.patch(
+        f"/v1/milestones/{milestone['id']}", json={"entity": "contact"}, headers=api_on.admin
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["message"].startswith("milestone 'PQL' is used by smart tag 'Qualified'")
