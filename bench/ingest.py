@@ -75,6 +75,21 @@ async def _load(url: str, path: str, make_body, seconds: float, concurrency: int
     }
 
 
+def _cpu(api_pid: int, emulator_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the API and the emulator (the load generator is this process)."""
+    import psutil
+
+    def seconds(pid: int) -> float:
+        times = psutil.Process(pid).cpu_times()
+        return times.user + times.system
+
+    return {"api": seconds(api_pid), "emulator": seconds(emulator_pid), "load_generator": seconds(os.getpid())}
+
+
+def _cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before[name], 1) for name in before}
+
+
 def _batch_body(seed: int) -> bytes:
     return json.dumps(
         {"batch": [dict(_event(seed * 100 + k), messageId=str(uuid.uuid4())) for k in range(100)]}
@@ -121,9 +136,13 @@ def main() -> None:
             asyncio.run(_load(publishing.url, path, body, 2, args.concurrency, per_request, auth))
             asyncio.run(_load(reference.url, path, body, 2, args.concurrency, per_request, auth))
             print(f"[{mode}] reference (publishing off) for {args.seconds:.0f} s", file=sys.stderr, flush=True)
+            before = _cpu(reference.process.pid, emulator.pid)
             ref = asyncio.run(_load(reference.url, path, body, args.seconds, args.concurrency, per_request, auth))
+            ref["cpu_seconds"] = _cpu_delta(before, _cpu(reference.process.pid, emulator.pid))
             print(f"[{mode}] publishing to the emulator for {args.seconds:.0f} s", file=sys.stderr, flush=True)
+            before = _cpu(publishing.process.pid, emulator.pid)
             pub = asyncio.run(_load(publishing.url, path, body, args.seconds, args.concurrency, per_request, auth))
+            pub["cpu_seconds"] = _cpu_delta(before, _cpu(publishing.process.pid, emulator.pid))
             pub["ratio_to_reference"] = (
                 round(pub["events_per_s"] / ref["events_per_s"], 3) if ref["events_per_s"] else None
             )

@@ -394,19 +394,13 @@ def bench_restart(sizes: list[int]) -> dict:
 
 # -- durable read vs Beam's read ----------------------------------------------------------
 
-_COUNT = {"n": 0}
-
-
-def _count(_element):
-    _COUNT["n"] += 1
-
-
 def bench_read(backlog: int = 6000) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
     from variance.core.settings import Settings
     from variance.emulator import free_port, start_emulator
+    from variance.pipelines import progress
     from variance.pipelines.local_pubsub import ReadDurablyFromPubSub
     from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
     from variance.transforms.parse import ParseMessages
@@ -446,16 +440,17 @@ def bench_read(backlog: int = 6000) -> dict:
                     )
                     | beam.Map(lambda m: ReceivedMessage(m.data, dict(m.attributes), None))
                 )
-            (messages | ParseMessages()).events | beam.Map(_count)
-            _COUNT["n"] = 0
+            # counted in an imported module: functions of a script are pickled with copies of its globals
+            (messages | ParseMessages()).events | beam.Map(lambda _e, key=name: progress.add(key))
             started = time.perf_counter()
             running = p.run()
             deadline = time.perf_counter() + 300
-            while _COUNT["n"] < backlog and time.perf_counter() < deadline:
+            while progress.snapshot().get(name, 0) < backlog and time.perf_counter() < deadline:
                 time.sleep(0.1)
             seconds = time.perf_counter() - started
             running.cancel()
-            result[name] = {"messages": _COUNT["n"], "messages_per_s": round(_COUNT["n"] / seconds)}
+            count = progress.snapshot().get(name, 0)
+            result[name] = {"messages": count, "messages_per_s": round(count / seconds)}
             say(f"[read] {name}: {result[name]}")
         result["ratio_durable_to_beam"] = round(
             result["durable_local_read"]["messages_per_s"] / result["beam_read_from_pubsub"]["messages_per_s"], 2
