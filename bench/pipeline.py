@@ -394,6 +394,7 @@ def bench_restart(sizes: list[int]) -> dict:
 
 # -- durable read vs Beam's read ----------------------------------------------------------
 
+
 def bench_read(backlog: int = 6000) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions

@@ -20,7 +20,15 @@ from sqlalchemy.orm import Session
 from variance.api.errors import InvalidInput, NotFound
 from variance.api.schemas.entities import AccountOut, ContactOut, EntityMilestone, EntitySort, EntityTag
 from variance.api.services import keyset
-from variance.appdb.models import AccountRow, ContactRow, Milestone, MilestoneStatusRow, SmartTag, TagMemberRow
+from variance.appdb.models import (
+    AccountRow,
+    ContactRow,
+    Milestone,
+    MilestoneStatusRow,
+    SmartTag,
+    TagMemberRow,
+    search_key,
+)
 
 _TRAIT_PATH = re.compile(r"^[A-Za-z0-9_\- ]{1,100}(\.[A-Za-z0-9_\- ]{1,100}){0,9}$")
 _MAX_CHAR = "\U0010ffff"
@@ -37,11 +45,6 @@ class TraitMatch:
         if not sep or not _TRAIT_PATH.match(path):
             raise InvalidInput("trait", "must be PATH:VALUE with a dotted path of letters, digits, _ - or space")
         return cls(tuple(path.split(".")), value)
-
-
-def search_key(text: str | None) -> str:
-    """What names are sorted and searched by (the pipeline stores it): case-folded."""
-    return (text or "").strip().casefold()
 
 
 def _trait_text(session: Session, column, path: tuple[str, ...]):

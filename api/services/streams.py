@@ -64,13 +64,11 @@ def selectors_of(session: Session, stream_ids: list[str]) -> dict[str, list[Sele
     return out
 
 
-def favorite_positions(session: Session, user_id: str) -> dict[str, int]:
-    rows = session.execute(
-        select(Favorite.target_id, Favorite.position).where(
-            Favorite.user_id == user_id, Favorite.target_type == "stream"
-        )
-    )
-    return dict(rows.tuples().all())
+def favorite_positions(session: Session, user_id: str, target_type: str) -> dict[str, int]:
+    # The favorites service checks stream visibility with this module: imported late.
+    from variance.api.services.favorites import favorite_positions as positions
+
+    return positions(session, user_id, target_type)
 
 
 def to_out(stream: Stream, selectors: list[Selector] | None = None, favorite_position: int | None = None) -> StreamOut:
@@ -98,7 +96,7 @@ def describe(session: Session, principal: Principal, stream: Stream) -> StreamOu
     return to_out(
         stream,
         selectors_of(session, [stream.id])[stream.id],
-        favorite_positions(session, principal.user_id).get(stream.id),
+        favorite_positions(session, principal.user_id, "stream").get(stream.id),
     )
 
 
@@ -204,7 +202,7 @@ def list_streams(
     A user sees a bounded number of streams (their own plus the team's), so the order
     is computed over ids in memory and the page's rows are loaded by id.
     """
-    favorites = favorite_positions(session, principal.user_id)
+    favorites = favorite_positions(session, principal.user_id, "stream")
     ids = session.scalars(select(Stream.id).where(visible(principal))).all()
     keyed = sorted((0, favorites[i], i) if i in favorites else (1, 0, i) for i in ids)
     if cursor:

@@ -47,7 +47,7 @@ def test_dataflow_options_choose_pubsub_pickled_state_and_bigquery(tmp_path):
     assert not any("ReadDurably" in n for n in names)
     assert any(n.startswith("ToBigQuery") for n in names)
     assert not any(n.startswith("ToLocalWarehouse") for n in names)
-    signals = [t for t in p.transforms_stack[0].parts if t.full_label == "ComputeSignals"][0]
+    signals = next(t for t in p.transforms_stack[0].parts if t.full_label == "ComputeSignals")
     assert isinstance(signals.transform._fn, PickledSignalsFn)
 
 

@@ -229,6 +229,13 @@ class Favorite(Base):
 
 
 # --- Serving tables: filled by the pipeline, read by the API ---------------------------
+
+
+def search_key(text: str | None) -> str:
+    """What ``search_name`` holds and what searches compare with: case-folded, trimmed."""
+    return (text or "").strip().casefold()
+
+
 # Keys are the natural keys of what they hold, so the pipeline can upsert them.
 
 

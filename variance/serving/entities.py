@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from variance.appdb.models import AccountRow, ContactRow
+from variance.appdb.models import AccountRow, ContactRow, search_key
 from variance.appdb.types import utcnow
 from variance.core.timeutil import from_micros
 from variance.serving.fold import EntityFold, json_object
@@ -38,11 +38,6 @@ from variance.serving.sql import by_org, earliest, latest, read_for_update, upse
 _NAME_CHARS = 400
 _EMAIL_CHARS = 320
 _DOMAIN_CHARS = 253
-
-
-def search_key(text: str | None) -> str:
-    """What names are sorted and searched by; the same rule as the API's ``search_key``."""
-    return (text or "").strip().casefold()
 
 
 @dataclass(frozen=True)
