@@ -505,3 +505,53 @@ def test_a_lone_row_is_flushed_on_time_even_when_maintenance_is_far_away(tmp_pat
         assert time.monotonic() < deadline - 3, "the flush should happen within about flush_seconds"
     finally:
         writer.close()
+
+
+def test_the_events_table_is_written_last_in_each_flush(tmp_path, monkeypatch):
+    """A crash in the middle of a flush must leave an event's other rows durable and its
+    event row not, so the restarted pipeline processes the message again."""
+    from variance.warehouse.local import LakeWriter
+
+    order: list[str] = []
+    writer = LakeWriter(tmp_path / "lake", compact_every_s=None)
+    original = writer._write_rows
+
+    def recording(table, rows):
+        order.append(table)
+        return original(table, rows)
+
+    monkeypatch.setattr(writer, "_write_rows", recording)
+    writer.append(
+        [
+            (
+                "events",
+                {
+                    "org_id": "o",
+                    "message_id": "m",
+                    "connection_id": "c",
+                    "connection_name": "n",
+                    "type": "track",
+                    "event_time": 1,
+                    "received_at": 1,
+                    "raw": "{}",
+                    "recorded_at": 1,
+                },
+            ),
+            (
+                "stream_matches",
+                {
+                    "org_id": "o",
+                    "stream_id": "s",
+                    "message_id": "m",
+                    "event_time": 1,
+                    "kind": "Action",
+                    "matched_by": "selector",
+                    "status": "current",
+                    "recorded_at": 1,
+                },
+            ),
+        ]
+    )
+    writer.flush()
+    writer.close()
+    assert order == ["stream_matches", "events"]

@@ -126,6 +126,9 @@ def rejected_row(table: str, row: object, reason: str) -> dict:
     return dead_letter_row(org, "warehouse", f"{table}: {reason}", message, payload, now_micros())
 
 
+_WRITE_LAST = {"milestone_changes": 1, "events": 2}
+
+
 class BufferedWriter:
     """Buffers rows and tokens and writes them from a background thread.
 
@@ -245,7 +248,13 @@ class BufferedWriter:
                 batches, tokens = self._pending, self._tokens
                 self._pending, self._tokens, self._pending_rows, self._oldest_at = {}, [], 0, None
             left: dict[str, list[dict]] = {}
-            for table, rows in batches.items():
+            # Rows that mark work as done go after the rows derived from it. On restart an
+            # event's row marks its message as handled and a milestone change's row marks
+            # the change as emitted; if the process dies in the middle of a flush, the
+            # message (not acknowledged) comes back, or the change is found missing and
+            # emitted again, instead of being skipped while its matches were never written.
+            for table in sorted(batches, key=lambda name: _WRITE_LAST.get(name, 0)):
+                rows = batches[table]
                 retry = self._write_table(table, rows)
                 if retry:
                     left[table] = retry
