@@ -34,7 +34,6 @@ class ParseArchiveLineFn(beam.DoFn):
             call = loads_untrusted(line.encode("utf-8", "surrogatepass"))
             event = parse_archive_line(call, self.source)
         except (SpecError, ParseError) as exc:
-            progress.add("dead_letters")
             yield beam.pvalue.TaggedOutput(
                 DEAD,
                 (DEAD, dead_letter_row(self.source.org_id, "parse", str(exc), None, line, time.time_ns() // 1000)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -145,6 +146,7 @@ def backfill(
     as_of: str = typer.Option(None, "--as-of", help="Compute milestones as of this time (RFC 3339); default now"),
 ) -> None:
     """Run the batch backfill over Segment archive files."""
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from variance.appdb.models import Connection
@@ -170,7 +172,7 @@ def backfill(
             raise CliError(f"no connection {connection!r}; list them with `variance connections list --org ORG`")
         source = Source(row.org_id, row.id, row.name)
     engine.dispose()
-    missing = [f for f in files if not __import__("os").path.exists(f)]
+    missing = [f for f in files if not os.path.exists(f)]
     if missing:
         raise CliError(f"no such file: {missing[0]}")
     total = count_lines(files)
@@ -194,7 +196,7 @@ def backfill(
         BarColumn(),
         TextColumn("{task.completed}/{task.total} lines"),
         TimeRemainingColumn(),
-        console=__import__("rich.console", fromlist=["Console"]).Console(stderr=True),
+        console=Console(stderr=True),
     ) as bar:
         task = bar.add_task("backfill", total=total)
         while not done.wait(0.25):
