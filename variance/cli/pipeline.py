@@ -39,6 +39,17 @@ def pipeline(
     from variance.pipelines.streaming import run_streaming
 
     _logging()
+    # Handlers first: a stop requested while starting must still stop cleanly.
+    stopping = threading.Event()
+
+    def _stop(signum, _frame):
+        if stopping.is_set():
+            return
+        stopping.set()
+        say(f"stopping ({signal.Signals(signum).name}): draining what is in flight")
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     config = settings()
     options = pipeline_options(list(ctx.args), streaming=True)
     local = is_local(options)
@@ -62,16 +73,6 @@ def pipeline(
     say(f"streaming from {config.subscription_path} ({'local runner' if local else 'Dataflow'}); Ctrl-C stops")
     result = run_streaming(config, options, history=history, initial_engines=initial, wake_orgs=wake)
     reporter = progress.Reporter(progress_every).start()
-    stopping = threading.Event()
-
-    def _stop(signum, _frame):
-        if stopping.is_set():
-            return
-        stopping.set()
-        say(f"stopping ({signal.Signals(signum).name}): draining what is in flight")
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
     while not stopping.is_set():
         state = str(result.state)
         if "FAILED" in state or "DONE" in state or "CANCELLED" in state:

@@ -24,11 +24,7 @@ def pubsub(
 
     from variance.emulator import EmulatorError, start_emulator
 
-    try:
-        emulator = start_emulator(port, log_path=Path(log_file) if log_file else None)
-    except EmulatorError as exc:
-        raise CliError(str(exc)) from None
-    say(f"Pub/Sub emulator listening (pid {emulator.pid}); use: export PUBSUB_EMULATOR_HOST={emulator.emulator_host}")
+    # Handlers first: a signal that arrives while the emulator starts must still stop it.
     stop = threading.Event()
 
     def _on_signal(signum, _frame):
@@ -36,6 +32,11 @@ def pubsub(
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        emulator = start_emulator(port, log_path=Path(log_file) if log_file else None)
+    except EmulatorError as exc:
+        raise CliError(str(exc)) from None
+    say(f"Pub/Sub emulator listening (pid {emulator.pid}); use: export PUBSUB_EMULATOR_HOST={emulator.emulator_host}")
     while not stop.is_set():
         if emulator.process.poll() is not None:
             raise CliError(f"the emulator exited unexpectedly (code {emulator.process.returncode})")
