@@ -10,11 +10,20 @@ install: $(STAMP)
 
 # Everything is pinned: requirements.txt names what we use, requirements.lock pins
 # every package (transitive ones too) to the versions tested together.
-$(STAMP): requirements.txt requirements.lock setup.py
+DEPS_STAMP := $(VENV)/.deps-installed
+$(DEPS_STAMP): requirements.txt requirements.lock
 	@echo ">> creating $(VENV) and installing pinned dependencies (first time: a few minutes)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --progress-bar off -r requirements.txt -c requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(DEPS_STAMP)
+
+# A strict editable install links every module into one tree that editors and type
+# checkers can read (no import hook), so adding or removing a module needs a re-link:
+# the stamp depends on every package folder, whose time changes when a file is added.
+PACKAGE_DIRS := $(shell find variance core transforms pipelines warehouse serving appdb clients workspace api cli samples stack -name __init__.py -exec dirname {} \; 2>/dev/null)
+$(STAMP): $(DEPS_STAMP) setup.py $(PACKAGE_DIRS)
+	@echo ">> linking the variance package into $(VENV) (editable, strict)"
+	$(BIN)/python -m pip install --quiet --no-deps -e . --config-settings editable_mode=strict
 	@touch $(STAMP)
 	@echo ">> installed into $(VENV)"
 
@@ -25,7 +34,7 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
 demo: install
-	$(BIN)/python -m variance.demo
+	$(BIN)/python -m variance.cli.demo
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

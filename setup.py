@@ -8,12 +8,21 @@ user's environment. Dataflow workers install this file with ``--setup_file``, so
 
 from setuptools import setup
 
+# The rule that makes the tree readable: the package ``variance.X`` lives in the folder ``X/``.
 PARTS = {
     "variance": "variance",
     "variance.core": "core",
-    "variance.api": "api",
     "variance.transforms": "transforms",
     "variance.pipelines": "pipelines",
+    "variance.warehouse": "warehouse",
+    "variance.serving": "serving",
+    "variance.appdb": "appdb",
+    "variance.clients": "clients",
+    "variance.workspace": "workspace",
+    "variance.api": "api",
+    "variance.cli": "cli",
+    "variance.samples": "samples",
+    "variance.stack": "stack",
 }
 
 
@@ -38,7 +47,9 @@ setup(
     packages=_packages(),
     # setuptools resolves sub-packages (variance.api.routes) by their longest mapped prefix
     package_dir=PARTS,
-    package_data={"variance.appdb": ["migrations/*.ini", "migrations/*.mako", "migrations/versions/*.py"]},
+    package_data={
+        "variance.appdb": ["migrations/*.ini", "migrations/*.mako", "migrations/*.py", "migrations/versions/*.py"]
+    },
     include_package_data=True,
     install_requires=[
         "apache-beam[gcp]>=2.77,<2.78",

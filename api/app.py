@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from variance import __version__
-from variance.api.errors import ApiError, ErrorDetail, ErrorResponse
+from variance.api.errors import ErrorDetail, ErrorResponse, WorkspaceError, error_body, status_of
 from variance.api.ingest.auth import SecretCache
 from variance.api.responses import JsonResponse
 from variance.api.routes import (
@@ -28,10 +28,10 @@ from variance.api.routes import (
     users,
     views,
 )
-from variance.api.services.connections import authenticate_secret
 from variance.appdb.session import make_engine, session_factory
 from variance.core.bus import BusMessage
 from variance.core.settings import Settings
+from variance.workspace.connections import authenticate_secret
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal publisher
         if publisher is None:
-            from variance.pubsub import EventPublisher
+            from variance.clients.pubsub import EventPublisher
 
             publisher = EventPublisher(settings)
         app.state.publisher = publisher
@@ -100,10 +100,11 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
     app.state.secrets = SecretCache(lookup)
     app.state.publisher = publisher
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
-        headers = {"WWW-Authenticate": 'Basic realm="variance"'} if exc.status == 401 else None
-        return JsonResponse(exc.body(), status_code=exc.status, headers=headers)
+    @app.exception_handler(WorkspaceError)
+    async def _refused(_: Request, exc: WorkspaceError) -> JsonResponse:
+        status = status_of(type(exc))
+        headers = {"WWW-Authenticate": 'Basic realm="variance"'} if status == 401 else None
+        return JsonResponse(error_body(exc), status_code=status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JsonResponse:

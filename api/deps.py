@@ -10,8 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from variance.api.errors import Forbidden, Unauthorized
-from variance.api.services.orgs import Principal, authenticate_token
 from variance.core.settings import Settings
+from variance.workspace.orgs import Principal, authenticate_token
 
 
 def get_settings(request: Request) -> Settings:

@@ -1,8 +1,30 @@
-"""Errors every route can raise, and the one JSON shape they all answer with."""
+"""The one JSON error shape every route answers with, and the HTTP status of each refusal.
+
+Business rules raise the domain errors of ``variance.workspace.errors``; only the two errors
+that exist because of HTTP itself (a body too large, Pub/Sub unavailable) are defined here.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
+
+from variance.workspace.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, WorkspaceError
+
+__all__ = [
+    "Conflict",
+    "ErrorDetail",
+    "ErrorResponse",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "PayloadTooLarge",
+    "Unauthorized",
+    "Unavailable",
+    "WorkspaceError",
+    "error_body",
+    "responses",
+    "status_of",
+]
 
 
 class ErrorDetail(BaseModel):
@@ -16,73 +38,53 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-class ApiError(Exception):
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, field: str | None = None, rule: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.rule = rule
-
-    def body(self) -> dict:
-        return ErrorResponse(
-            error=ErrorDetail(code=self.code, message=self.message, field=self.field, rule=self.rule)
-        ).model_dump(exclude_none=True)
-
-
-class InvalidInput(ApiError):
-    status = 400
-    code = "invalid"
-
-    def __init__(self, field: str, rule: str):
-        super().__init__(f"{field}: {rule}", field=field, rule=rule)
-
-
-class Unauthorized(ApiError):
-    status = 401
-    code = "unauthorized"
-
-
-class Forbidden(ApiError):
-    status = 403
-    code = "forbidden"
-
-
-class NotFound(ApiError):
-    status = 404
-    code = "not_found"
-
-
-class Conflict(ApiError):
-    status = 409
-    code = "conflict"
-
-
-class PayloadTooLarge(ApiError):
-    status = 413
+class PayloadTooLarge(WorkspaceError):
     code = "too_large"
 
 
-class Unavailable(ApiError):
-    status = 503
+class Unavailable(WorkspaceError):
     code = "unavailable"
 
 
-def responses(*errors: type[ApiError]) -> dict[int | str, dict]:
+_STATUS: dict[type[WorkspaceError], int] = {
+    InvalidInput: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    Unavailable: 503,
+}
+
+_DESCRIBED = {
+    400: "The request breaks a rule; `error.field` and `error.rule` say which",
+    401: "Missing or wrong credentials",
+    403: "The token's user may not do this",
+    404: "No such resource in the token's organisation",
+    409: "Conflicts with an existing resource",
+    413: "The body exceeds a size limit; `error.message` says which",
+    422: "The request does not match the documented schema",
+    503: "A dependency (Pub/Sub) is unavailable; retry later",
+}
+
+
+def status_of(error: type[WorkspaceError]) -> int:
+    """The HTTP status for a refusal, by its nearest mapped class (400 for any other)."""
+    for klass in error.__mro__:
+        if klass in _STATUS:
+            return _STATUS[klass]
+    return 400
+
+
+def error_body(error: WorkspaceError) -> dict:
+    detail = ErrorDetail(code=error.code, message=error.message, field=error.field, rule=error.rule)
+    return ErrorResponse(error=detail).model_dump(exclude_none=True)
+
+
+def responses(*errors: type[WorkspaceError]) -> dict[int | str, dict]:
     """OpenAPI ``responses=`` entries for the errors a route can answer with."""
-    described = {
-        400: "The request breaks a rule; `error.field` and `error.rule` say which",
-        401: "Missing or wrong credentials",
-        403: "The token's user may not do this",
-        404: "No such resource in the token's organisation",
-        409: "Conflicts with an existing resource",
-        413: "The body exceeds a size limit; `error.message` says which",
-        422: "The request does not match the documented schema",
-        503: "A dependency (Pub/Sub) is unavailable; retry later",
-    }
     out: dict[int | str, dict] = {}
     for error in errors:
-        out[error.status] = {"model": ErrorResponse, "description": described[error.status]}
+        status = status_of(error)
+        out[status] = {"model": ErrorResponse, "description": _DESCRIBED[status]}
     return out

@@ -26,9 +26,9 @@ from sqlalchemy import create_engine, insert, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import percentile, write_results
-from tests.support.processes import run_cli, start_api
 from variance.appdb.models import AccountRow, ContactRow, MilestoneStatusRow, SmartTag, TagMemberRow
 from variance.appdb.session import make_engine, migrate
+from variance.stack.processes import run_cli, start_api
 
 WORDS = ["acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell", "cyberdyne"]
 FIRST = ["ada", "grace", "alan", "edsger", "barbara", "ken", "margaret", "linus", "radia", "donald", "frances", "john"]

@@ -26,10 +26,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import percentile, write_results
-from tests.support.processes import run_cli, start_api
+from variance.clients.emulator import free_port, start_emulator
+from variance.clients.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
 from variance.core.settings import Settings
-from variance.emulator import free_port, start_emulator
-from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
+from variance.stack.processes import run_cli, start_api
 
 
 def _event(i: int) -> dict:

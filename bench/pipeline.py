@@ -168,8 +168,8 @@ def bench_windows(n: int = 100_000) -> dict:
 def _stack(work: Path):
     import uuid
 
-    from tests.support.processes import run_cli, start_pipeline
-    from variance.emulator import free_port, start_emulator
+    from variance.clients.emulator import free_port, start_emulator
+    from variance.stack.processes import run_cli, start_pipeline
 
     emulator = start_emulator(free_port(), log_path=work / "emulator.log")
     env = {
@@ -207,10 +207,10 @@ def _stack(work: Path):
 def _publish_at(rate: float, seconds: float, org_id: str, connection_id: str, prefix: str) -> dict[str, float]:
     from google.cloud import pubsub_v1
 
+    from variance.clients.pubsub import publisher_client
     from variance.core import bus
     from variance.core.settings import Settings
     from variance.core.timeutil import format_timestamp, now_micros
-    from variance.pubsub import publisher_client
 
     settings = Settings()
     publisher = publisher_client(settings, pubsub_v1.types.BatchSettings(max_messages=100, max_latency=0.001))
@@ -399,11 +399,11 @@ def bench_read(backlog: int = 6000) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+    from variance.clients.emulator import free_port, start_emulator
+    from variance.clients.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
     from variance.core.settings import Settings
-    from variance.emulator import free_port, start_emulator
     from variance.pipelines import progress
-    from variance.pipelines.local_pubsub import ReadDurablyFromPubSub
-    from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
+    from variance.pipelines.sources.local_pubsub import ReadDurablyFromPubSub
     from variance.transforms.parse import ParseMessages
 
     work = Path(tempfile.mkdtemp(prefix="bench-read-"))

@@ -14,10 +14,10 @@ from variance.core.engine.batch import run_batch
 from variance.core.engine.engine import dead_letter_row
 from variance.core.events import ParseError, parse_archive_line
 from variance.core.segment import SpecError, loads_untrusted
-from variance.core.settings import Settings, WarehouseTarget
+from variance.core.settings import Settings
 from variance.pipelines import progress
 from variance.pipelines.config_source import AppDatabaseConfig
-from variance.pipelines.sinks import WriteServingTables, WriteToLocalWarehouse
+from variance.pipelines.sinks import write_sinks
 
 DEAD = "dead_letters"
 
@@ -70,13 +70,7 @@ def build_backfill(p: beam.Pipeline, files: list[str], source: Source, settings:
         | "Engine" >> beam.ParDo(ComputeOrgBatch(config, as_of_us, lateness_us))
     )
     everything = (rows, parsed[DEAD]) | "AllRows" >> beam.Flatten()
-    if settings.warehouse == WarehouseTarget.bigquery:
-        from variance.warehouse.bigquery import WriteWarehouseToBigQuery
-
-        everything | "ToBigQuery" >> WriteWarehouseToBigQuery(settings)
-    else:
-        everything | "ToLocalWarehouse" >> beam.ParDo(WriteToLocalWarehouse(str(settings.lake_dir), None, True))
-    everything | "ToServingTables" >> beam.ParDo(WriteServingTables(settings.resolved_database_url, True))
+    write_sinks(everything, settings, synchronous=True)
     return everything
 
 

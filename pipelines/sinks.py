@@ -67,7 +67,7 @@ def _shared_writer(lake_dir: str, settings, writer_class):
         if writer is None:
             on_durable = None
             if settings is not None:
-                from variance.pipelines.local_pubsub import Lease
+                from variance.pipelines.sources.local_pubsub import Lease
 
                 lease = Lease.of(settings)
                 on_durable = lease.acknowledge
@@ -185,20 +185,19 @@ class PostToSlack(beam.DoFn):
         self.api_url = api_url
 
     def setup(self):
-        from variance.slack import SlackSender
+        from variance.clients.slack import SlackSender
 
         self.sender = SlackSender.of(Path(self.outbox), self.token, self.api_url)
 
     def process(self, element):
+        from variance.clients.slack import post_match
+
         table, row = element
-        if table != "stream_matches" or row["status"] != "current":
-            return
-        stream = self.config_provider(row["org_id"]).streams.get(row["stream_id"])
-        if stream is None or not stream.slack_channel_id:
+        if table != "stream_matches":
             return
         for attempt in range(3):
             try:
-                if self.sender.send(row, stream.slack_channel_id, stream.slack_channel_name, stream.name):
+                if post_match(self.sender, self.config_provider, row):
                     progress.add("slack_posts")
                 return
             except Exception as exc:
@@ -212,3 +211,26 @@ def flush_writer(lake_dir: str) -> None:
         writer = _WRITERS.get(lake_dir)
     if writer is not None:
         writer.flush()
+
+
+def write_sinks(rows, settings, *, ack_settings=None, synchronous: bool = False, slack_config=None) -> None:
+    """All rows to the warehouse the settings choose and to the serving tables; stream
+    matches to Slack when a config provider is given (streaming; a backfill posts nothing).
+
+    ``ack_settings`` (local streaming only) makes the lake writer acknowledge Pub/Sub
+    messages once their rows are durable; ``synchronous`` flushes every bundle (batch)."""
+    from variance.core.settings import WarehouseTarget
+
+    if settings.warehouse == WarehouseTarget.bigquery:
+        from variance.warehouse.bigquery import WriteWarehouseToBigQuery
+
+        rows | "ToBigQuery" >> WriteWarehouseToBigQuery(settings)
+    else:
+        rows | "ToLocalWarehouse" >> beam.ParDo(
+            WriteToLocalWarehouse(str(settings.lake_dir), ack_settings, synchronous)
+        )
+    rows | "ToServingTables" >> beam.ParDo(WriteServingTables(settings.resolved_database_url, synchronous))
+    if slack_config is not None:
+        rows | "ToSlack" >> beam.ParDo(
+            PostToSlack(slack_config, str(settings.outbox_path), settings.slack_token, settings.slack_api_url)
+        )

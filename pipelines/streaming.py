@@ -7,10 +7,10 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from variance.core import bus
-from variance.core.settings import Settings, WarehouseTarget
+from variance.core.settings import Settings
 from variance.pipelines.config_source import AppDatabaseConfig
 from variance.pipelines.runner import is_local
-from variance.pipelines.sinks import PostToSlack, WriteServingTables, WriteToLocalWarehouse
+from variance.pipelines.sinks import write_sinks
 from variance.transforms.activity import CountDailyActivity
 from variance.transforms.messages import Envelope, ReceivedMessage
 from variance.transforms.parse import ParseMessages
@@ -19,7 +19,7 @@ from variance.transforms.signals import ComputeSignals
 
 def _read_messages(p: beam.Pipeline, settings: Settings, local: bool):
     if local:
-        from variance.pipelines.local_pubsub import ReadDurablyFromPubSub
+        from variance.pipelines.sources.local_pubsub import ReadDurablyFromPubSub
 
         return p | "ReadDurably" >> ReadDurablyFromPubSub(settings)
     # On Dataflow the runner checkpoints and acknowledges; Beam's read is the right one.
@@ -69,17 +69,8 @@ def build_signals(
         | "CountDailyActivity" >> CountDailyActivity(int(settings.allowed_lateness.total_seconds()))
     )
     everything = (rows, parsed.dead_letters, activity) | "AllRows" >> beam.Flatten()
-    if settings.warehouse == WarehouseTarget.bigquery:
-        from variance.warehouse.bigquery import WriteWarehouseToBigQuery
-
-        everything | "ToBigQuery" >> WriteWarehouseToBigQuery(settings)
-    else:
-        everything | "ToLocalWarehouse" >> beam.ParDo(
-            WriteToLocalWarehouse(str(settings.lake_dir), settings if local else None, synchronous)
-        )
-    everything | "ToServingTables" >> beam.ParDo(WriteServingTables(settings.resolved_database_url, synchronous))
-    everything | "ToSlack" >> beam.ParDo(
-        PostToSlack(config, str(settings.outbox_path), settings.slack_token, settings.slack_api_url)
+    write_sinks(
+        everything, settings, ack_settings=settings if local else None, synchronous=synchronous, slack_config=config
     )
     return everything
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
+from variance.clients.emulator import Emulator, free_port, start_emulator
 from variance.core.settings import Settings
-from variance.emulator import Emulator, free_port, start_emulator
 
 POSTGRES_ADMIN_URL = os.environ.get("VARIANCE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -56,7 +56,7 @@ def test_core_has_no_io_and_depends_on_nothing_else():
         "variance.transforms",
         "variance.pipelines",
         "variance.appdb",
-        "variance.pubsub",
+        "variance.clients.pubsub",
     )
     assert offenders("core", forbidden) == []
 
@@ -67,7 +67,7 @@ def test_transforms_use_only_the_core_and_beam():
         "variance.api",
         "variance.pipelines",
         "variance.appdb",
-        "variance.pubsub",
+        "variance.clients.pubsub",
         "variance.warehouse",
     )
     assert offenders("transforms", forbidden) == []

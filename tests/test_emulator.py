@@ -13,7 +13,7 @@ import time
 import pytest
 from google.cloud import pubsub_v1
 
-from variance.emulator import EmulatorError, free_port, start_emulator
+from variance.clients.emulator import EmulatorError, free_port, start_emulator
 
 
 def _alive(pid: int) -> bool:

@@ -15,8 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from variance.api.services.connections import AuthenticatedConnection
 from variance.core import credentials
+from variance.workspace.connections import AuthenticatedConnection
 
 TTL_S = 10.0
 _MAX_ENTRIES = 10_000

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from variance.api.errors import ApiError, InvalidInput, PayloadTooLarge
+from variance.api.errors import InvalidInput, PayloadTooLarge, WorkspaceError
 from variance.core import bus
 from variance.core.segment import MAX_CALL_BYTES, SpecError, call_size, normalize_call
 from variance.core.timeutil import format_timestamp
@@ -105,7 +105,7 @@ def prepare_batch(payload: Any, source: bus.Source, received_at: datetime, *, sk
             prepared.messages.append(bus.rejected_message(clean, rejection.message, dead_id, received_text, source))
     if prepared.accepted == 0:
         first = prepared.rejections[0]
-        error: ApiError
+        error: WorkspaceError
         if all(r.too_large for r in prepared.rejections):
             error = PayloadTooLarge(first.message, field=first.field, rule=first.rule)
         else:

@@ -8,10 +8,15 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 
 from variance.api.deps import AdminUser, AppSettings, DbSession
 from variance.api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, responses
-from variance.api.schemas.common import Page
-from variance.api.schemas.connections import ConnectionCreate, ConnectionOut, ConnectionUpdate, ConnectionWithSecret
-from variance.api.services import connections as service
-from variance.api.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.workspace import connections as service
+from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.workspace.schemas.common import Page
+from variance.workspace.schemas.connections import (
+    ConnectionCreate,
+    ConnectionOut,
+    ConnectionUpdate,
+    ConnectionWithSecret,
+)
 
 router = APIRouter(prefix="/v1/connections", tags=["connections"])
 _AUTH = (Unauthorized, Forbidden)

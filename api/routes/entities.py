@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from variance.api.deps import CurrentUser, DbSession
 from variance.api.errors import InvalidInput, NotFound, Unauthorized, responses
-from variance.api.schemas.common import Page
-from variance.api.schemas.entities import AccountOut, ContactOut, EntitySort, EventTypeOut
-from variance.api.services import entities as service
-from variance.api.services import keyset
-from variance.api.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from variance.appdb.models import EventTypeRow
 from variance.core.events import EventKind, EventTypeRef
+from variance.workspace import entities as service
+from variance.workspace import keyset
+from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.workspace.schemas.common import Page
+from variance.workspace.schemas.entities import AccountOut, ContactOut, EntitySort, EventTypeOut
 
 router = APIRouter(tags=["accounts and contacts"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, Query, Response
 
 from variance.api.deps import CurrentUser, DbSession
 from variance.api.errors import Conflict, InvalidInput, NotFound, Unauthorized, responses
-from variance.api.schemas.common import Page
-from variance.api.schemas.tags import FavoriteList, FavoriteOrder, FavoriteOut, FavoriteSet, FavoriteTargetType
-from variance.api.services import favorites as service
-from variance.api.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.workspace import favorites as service
+from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.workspace.schemas.common import Page
+from variance.workspace.schemas.tags import FavoriteList, FavoriteOrder, FavoriteOut, FavoriteSet, FavoriteTargetType
 
 router = APIRouter(prefix="/v1/favorites", tags=["favorites"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

@@ -9,14 +9,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from variance.api.errors import InvalidInput, PayloadTooLarge, Unauthorized, Unavailable, responses
+from variance.api.errors import InvalidInput, PayloadTooLarge, Unauthorized, Unavailable, error_body, responses
 from variance.api.ingest.auth import basic_user, bearer_token
 from variance.api.ingest.body import read_limited
 from variance.api.ingest.calls import Prepared, prepare_batch, prepare_single
 from variance.api.responses import JsonResponse
 from variance.api.schemas.ingest import CALL_MODELS, Batch, IngestResponse
+from variance.clients.pubsub import PublishUnavailable
 from variance.core.segment import MAX_BATCH_BYTES, MAX_CALL_BYTES, SpecError, loads_untrusted
-from variance.pubsub import PublishUnavailable
 
 router = APIRouter(tags=["ingestion"])
 _ERRORS = responses(InvalidInput, Unauthorized, PayloadTooLarge, Unavailable)
@@ -59,7 +59,7 @@ async def _publish(request: Request, prepared: Prepared) -> JsonResponse:
         await request.app.state.publisher.publish(prepared.messages)
     except PublishUnavailable as exc:
         error = Unavailable(f"events were not accepted, retry: {exc}")
-        return JsonResponse(error.body(), status_code=503, headers={"Retry-After": "1"})
+        return JsonResponse(error_body(error), status_code=503, headers={"Retry-After": "1"})
     response = IngestResponse(
         accepted=prepared.accepted,
         rejected=[

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, Response
 
 from variance.api.deps import AdminUser, CurrentUser, DbSession
 from variance.api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, responses
-from variance.api.schemas.common import Page
-from variance.api.schemas.milestones import MilestoneCreate, MilestoneOut, MilestoneUpdate
-from variance.api.services import milestones as service
-from variance.api.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.workspace import milestones as service
+from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.workspace.schemas.common import Page
+from variance.workspace.schemas.milestones import MilestoneCreate, MilestoneOut, MilestoneUpdate
 
 router = APIRouter(prefix="/v1/milestones", tags=["milestones"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

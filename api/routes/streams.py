@@ -8,12 +8,19 @@ from fastapi import APIRouter, Query, Response
 
 from variance.api.deps import CurrentUser, DbSession
 from variance.api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, responses
-from variance.api.schemas.common import Page
-from variance.api.schemas.streams import FollowCreate, FollowOut, FollowResult, StreamCreate, StreamOut, StreamUpdate
-from variance.api.services import follows as follow_service
-from variance.api.services import streams as service
-from variance.api.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from variance.appdb.models import EntityType
+from variance.workspace import follows as follow_service
+from variance.workspace import streams as service
+from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.workspace.schemas.common import Page
+from variance.workspace.schemas.streams import (
+    FollowCreate,
+    FollowOut,
+    FollowResult,
+    StreamCreate,
+    StreamOut,
+    StreamUpdate,
+)
 
 router = APIRouter(tags=["streams"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query, Response
 
 from variance.api.deps import AdminUser, CurrentUser, DbSession
 from variance.api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, responses
-from variance.api.schemas.common import Page
-from variance.api.schemas.tags import TagCreate, TagOut, TagUpdate
-from variance.api.services import tags as service
-from variance.api.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from variance.appdb.models import EntityType
+from variance.workspace import tags as service
+from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.workspace.schemas.common import Page
+from variance.workspace.schemas.tags import TagCreate, TagOut, TagUpdate
 
 router = APIRouter(prefix="/v1/tags", tags=["smart tags"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

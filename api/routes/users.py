@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, Response
 
 from variance.api.deps import AdminUser, CurrentUser, DbSession
 from variance.api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, responses
-from variance.api.schemas.common import Page
-from variance.api.schemas.users import UserCreate, UserOut, UserUpdate, UserWithToken
-from variance.api.services import users as service
-from variance.api.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.workspace import users as service
+from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.workspace.schemas.common import Page
+from variance.workspace.schemas.users import UserCreate, UserOut, UserUpdate, UserWithToken
 
 router = APIRouter(tags=["users"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query, Response
 
 from variance.api.deps import CurrentUser, DbSession
 from variance.api.errors import Forbidden, InvalidInput, NotFound, Unauthorized, responses
-from variance.api.schemas.common import Page
-from variance.api.schemas.tags import ViewCreate, ViewOut, ViewUpdate
-from variance.api.services import views as service
-from variance.api.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from variance.appdb.models import EntityType
+from variance.workspace import views as service
+from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from variance.workspace.schemas.common import Page
+from variance.workspace.schemas.tags import ViewCreate, ViewOut, ViewUpdate
 
 router = APIRouter(prefix="/v1/views", tags=["views"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from variance.api.app import create_app
-from variance.api.services.orgs import create_org
 from variance.appdb.session import make_engine, migrate, session_factory
+from variance.clients.pubsub import ensure_subscription, publisher_client, subscriber_client
 from variance.core.settings import Settings
-from variance.pubsub import ensure_subscription, publisher_client, subscriber_client
+from variance.workspace.orgs import create_org
 
 
 @dataclass
@@ -39,8 +39,8 @@ class ApiHarness:
 
     def new_user(self, name: str = "Mia", role: str = "member", org_id: str | None = None) -> dict:
         """A user created through the service (as an admin's invite would); includes ``token``."""
-        from variance.api.schemas.users import UserCreate
-        from variance.api.services.users import create_user
+        from variance.workspace.schemas.users import UserCreate
+        from variance.workspace.users import create_user
 
         with self.client.app.state.sessions() as session, session.begin():
             self._users_made += 1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import run_cli
+from variance.stack.processes import run_cli
 from variance.warehouse.local import LakeReader
 
 pytestmark = pytest.mark.slow

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from tests.support.processes import run_cli
 from variance.core.warehouse import TABLES
+from variance.stack.processes import run_cli
 from variance.warehouse.local import LakeWriter, lake_files
 
 T0 = 1_714_521_600_000_000  # 2024-05-01T00:00:00Z

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.processes import run_cli
+from variance.stack.processes import run_cli
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.processes import ApiProcess, run_cli, start_api
+from variance.stack.processes import ApiProcess, run_cli, start_api
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from segment.analytics import Client
 
-from tests.support.processes import run_cli, start_api, start_pipeline
-from variance.emulator import free_port, start_emulator
+from variance.clients.emulator import free_port, start_emulator
+from variance.stack.processes import run_cli, start_api, start_pipeline
 from variance.warehouse.local import LakeReader
 
 pytestmark = pytest.mark.slow

@@ -7,9 +7,9 @@ import json
 import pytest
 from segment.analytics import Client
 
+from variance.clients.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
 from variance.core import bus
 from variance.core.settings import Settings
-from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
 
 pytestmark = pytest.mark.slow
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from segment.analytics import Client
 
-from tests.support.processes import run_cli, start_api, start_pipeline
 from variance.appdb.session import make_engine, session_factory
 from variance.core.engine.batch import current_milestone_changes, run_batch
 from variance.core.timeutil import now_micros
 from variance.pipelines.config_source import load_org_config
 from variance.pipelines.restore import event_from_row
+from variance.stack.processes import run_cli, start_api, start_pipeline
 from variance.warehouse.local import LakeReader
 
 pytestmark = pytest.mark.slow

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from segment.analytics import Client
 
-from tests.support.processes import run_cli, start_api, start_pipeline
+from variance.clients.pubsub import publisher_client
 from variance.core.settings import Settings
-from variance.pubsub import publisher_client
+from variance.stack.processes import run_cli, start_api, start_pipeline
 from variance.warehouse.local import LakeReader
 
 pytestmark = pytest.mark.slow

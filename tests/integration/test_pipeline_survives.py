@@ -17,10 +17,10 @@ import duckdb
 import pytest
 from segment.analytics import Client
 
-from tests.support.processes import run_cli, start_api, start_pipeline
 from variance.core.engine.batch import current_milestone_changes, current_stream_matches, run_batch
 from variance.pipelines.config_source import load_org_config
 from variance.pipelines.restore import event_from_row
+from variance.stack.processes import run_cli, start_api, start_pipeline
 from variance.warehouse.local import LakeReader
 
 pytestmark = pytest.mark.slow

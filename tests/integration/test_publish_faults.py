@@ -11,10 +11,10 @@ import uuid
 import httpx
 import pytest
 
-from tests.support.processes import run_cli, start_api
+from variance.clients.emulator import free_port, start_emulator
+from variance.clients.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
 from variance.core.settings import Settings
-from variance.emulator import free_port, start_emulator
-from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
+from variance.stack.processes import run_cli, start_api
 
 pytestmark = pytest.mark.slow
 

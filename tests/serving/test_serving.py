@@ -26,7 +26,6 @@ from tests.serving.rows import (
     match,
 )
 from variance.api.routes.entities import list_event_types
-from variance.api.services.entities import get_account, list_accounts, list_contacts, search_key
 from variance.appdb.models import (
     AccountRow,
     ContactRow,
@@ -36,6 +35,7 @@ from variance.appdb.models import (
     StreamItemRow,
 )
 from variance.serving import ServingStats
+from variance.workspace.entities import get_account, list_accounts, list_contacts, search_key
 
 
 def by_id(db, model):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from variance.api.services.favorites import MAX_FAVORITES, favorite_positions
 from variance.appdb.models import Favorite
+from variance.workspace.favorites import MAX_FAVORITES, favorite_positions
 
 DEFINITION = {
     "type": "group",

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.support import builders
-from tests.support.processes import run_cli
 from variance.appdb.models import SmartTag, TagMemberRow
+from variance.stack.processes import run_cli
 
 
 def group(*conditions, match="all") -> dict:
@@ -328,7 +328,7 @@ def test_delete_is_refused_while_tags_or_views_use_it(api_on):
 
 
 def test_a_milestone_used_by_tags_or_views_cannot_be_deleted(api_on):
-    from variance.api.services.tags import milestone_references
+    from variance.workspace.tags import milestone_references
 
     pql = make_milestone(api_on, "PQL")
     other = make_milestone(api_on, "Onboarded")

@@ -9,8 +9,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from tests.support.processes import run_cli
 from variance.appdb.models import Favorite
+from variance.stack.processes import run_cli
 
 PRO = {"type": "trait", "filter": {"path": "plan", "op": "equals", "value": "pro"}}
 

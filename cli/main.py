@@ -44,11 +44,11 @@ def db_upgrade() -> None:
 
 
 def main() -> None:
-    from variance.api.errors import ApiError
+    from variance.workspace.errors import WorkspaceError
 
     try:
         app(standalone_mode=False)
-    except (CliError, ApiError) as exc:
+    except (CliError, WorkspaceError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(getattr(exc, "code", 1) if isinstance(getattr(exc, "code", 1), int) else 1)
     except typer.Exit as exc:

@@ -6,12 +6,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from variance.api.errors import Conflict, InvalidInput, NotFound
-from variance.api.schemas.users import UserCreate, UserOut, UserUpdate, UserWithToken
-from variance.api.services.orgs import issue_token
-from variance.api.services.pagination import paginate
 from variance.appdb.models import Role, Stream, StreamType, User, Visibility
 from variance.core.ids import new_id
+from variance.workspace.errors import Conflict, InvalidInput, NotFound
+from variance.workspace.orgs import issue_token
+from variance.workspace.pagination import paginate
+from variance.workspace.schemas.users import UserCreate, UserOut, UserUpdate, UserWithToken
 
 
 def default_stream_name(user_name: str) -> str:

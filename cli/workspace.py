@@ -48,9 +48,9 @@ def users_create(
     role: str = typer.Option("member", "--role", help="admin | member"),
 ) -> None:
     """Invite a user; prints the user with their API token (shown only now)."""
-    from variance.api.schemas.users import UserCreate
-    from variance.api.services.orgs import get_org
-    from variance.api.services.users import create_user
+    from variance.workspace.orgs import get_org
+    from variance.workspace.schemas.users import UserCreate
+    from variance.workspace.users import create_user
 
     body = _model(UserCreate, name=name, email=email, role=role)
     with db_session() as session:
@@ -60,8 +60,8 @@ def users_create(
 
 @users_app.command("list")
 def users_list(org: str = ORG) -> None:
-    from variance.api.services.orgs import get_org
-    from variance.api.services.users import list_users, to_out
+    from variance.workspace.orgs import get_org
+    from variance.workspace.users import list_users, to_out
 
     with db_session() as session:
         get_org(session, org)
@@ -90,9 +90,9 @@ def streams_create(
     slack_channel_name: str = typer.Option(None, "--slack-channel-name"),
 ) -> None:
     """Create a stream; prints it."""
-    from variance.api.schemas.streams import StreamCreate
-    from variance.api.services import streams as service
     from variance.cli.acting import principal_for
+    from variance.workspace import streams as service
+    from variance.workspace.schemas.streams import StreamCreate
 
     channel = {"id": slack_channel_id, "name": slack_channel_name or slack_channel_id} if slack_channel_id else None
     body = _model(
@@ -111,8 +111,8 @@ def streams_create(
 @streams_app.command("list")
 def streams_list(org: str = ORG, user: str = USER) -> None:
     """The streams the user sees, favorites first."""
-    from variance.api.services import streams as service
     from variance.cli.acting import principal_for
+    from variance.workspace import streams as service
 
     with db_session() as session:
         principal = principal_for(session, org, user)
@@ -136,9 +136,9 @@ def follows_add(
     ),
     new_stream: str = typer.Option(None, "--new-stream", help="Create a stream of this name and follow into it"),
 ) -> None:
-    from variance.api.schemas.streams import FollowCreate
-    from variance.api.services.follows import follow
     from variance.cli.acting import principal_for
+    from variance.workspace.follows import follow
+    from variance.workspace.schemas.streams import FollowCreate
 
     body = _model(
         FollowCreate,
@@ -154,8 +154,8 @@ def follows_add(
 @follows_app.command("list")
 def follows_list(org: str = ORG, user: str = USER, stream: str = typer.Option(..., "--stream")) -> None:
     """What a stream follows."""
-    from variance.api.services.follows import stream_follows
     from variance.cli.acting import principal_for
+    from variance.workspace.follows import stream_follows
 
     with db_session() as session:
         principal = principal_for(session, org, user)
@@ -182,9 +182,9 @@ def milestones_create(
     window: str = typer.Option(None, "--window", help="e.g. 30d; omit for no window"),
 ) -> None:
     """Define a milestone; prints it."""
-    from variance.api.schemas.milestones import MilestoneCreate
-    from variance.api.services import milestones as service
-    from variance.api.services.orgs import get_org
+    from variance.workspace import milestones as service
+    from variance.workspace.orgs import get_org
+    from variance.workspace.schemas.milestones import MilestoneCreate
 
     body = _model(
         MilestoneCreate,
@@ -202,8 +202,8 @@ def milestones_create(
 
 @milestones_app.command("list")
 def milestones_list(org: str = ORG) -> None:
-    from variance.api.services import milestones as service
-    from variance.api.services.orgs import get_org
+    from variance.workspace import milestones as service
+    from variance.workspace.orgs import get_org
 
     with db_session() as session:
         get_org(session, org)

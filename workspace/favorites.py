@@ -18,13 +18,13 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from variance.api.errors import Conflict, InvalidInput, NotFound
-from variance.api.schemas.tags import FavoriteList, FavoriteOrder, FavoriteOut, FavoriteSet, FavoriteTargetType
-from variance.api.services import keyset
-from variance.api.services import streams as stream_service
-from variance.api.services.orgs import Principal
 from variance.appdb.models import Favorite, Stream, User, View
 from variance.core.ids import new_id
+from variance.workspace import keyset
+from variance.workspace import streams as stream_service
+from variance.workspace.errors import Conflict, InvalidInput, NotFound
+from variance.workspace.orgs import Principal
+from variance.workspace.schemas.tags import FavoriteList, FavoriteOrder, FavoriteOut, FavoriteSet, FavoriteTargetType
 
 MAX_FAVORITES = 200
 
@@ -48,7 +48,7 @@ def favorite_positions(session: Session, user_id: str, target_type: str) -> dict
 
 def _visible_names(session: Session, principal: Principal, targets: Sequence[tuple[str, str]]) -> dict:
     """(target type, id) -> name for the targets the principal can see."""
-    from variance.api.services import views as view_service
+    from variance.workspace import views as view_service
 
     names: dict[tuple[str, str], str] = {}
     view_ids = [i for t, i in targets if t == FavoriteTargetType.view.value]

@@ -24,9 +24,9 @@ def create(
     definition_file: str = DEFINITION_FILE,
 ) -> None:
     """Create a view; prints it."""
-    from variance.api.schemas.tags import ViewCreate
-    from variance.api.services import views as service
     from variance.cli.acting import principal_for
+    from variance.workspace import views as service
+    from variance.workspace.schemas.tags import ViewCreate
 
     body = build(
         ViewCreate,
@@ -43,8 +43,8 @@ def create(
 @app.command("list")
 def list_(org: str = ORG, user: str = USER, entity: str = ENTITY_FILTER) -> None:
     """The user's sidebar: the views they see, favorites first."""
-    from variance.api.services import views as service
     from variance.cli.acting import principal_for
+    from variance.workspace import views as service
 
     kind = entity_option(entity)
     with db_session() as session:

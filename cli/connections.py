@@ -22,10 +22,10 @@ def create(
     """Create a connection; prints it with its secret (shown only now) and webhook URL."""
     from pydantic import ValidationError
 
-    from variance.api.schemas.connections import ConnectionCreate
-    from variance.api.services.connections import create_connection
-    from variance.api.services.orgs import get_org
     from variance.cli.common import CliError
+    from variance.workspace.connections import create_connection
+    from variance.workspace.orgs import get_org
+    from variance.workspace.schemas.connections import ConnectionCreate
 
     try:
         body = ConnectionCreate(
@@ -42,8 +42,8 @@ def create(
 @app.command("list")
 def list_(org: str = ORG) -> None:
     """List an organisation's connections (without secrets)."""
-    from variance.api.services.connections import list_connections, to_out
-    from variance.api.services.orgs import get_org
+    from variance.workspace.connections import list_connections, to_out
+    from variance.workspace.orgs import get_org
 
     with db_session() as session:
         get_org(session, org)
@@ -58,7 +58,7 @@ def list_(org: str = ORG) -> None:
 
 @app.command("get")
 def get(connection_id: str, org: str = ORG) -> None:
-    from variance.api.services.connections import get_connection, to_out
+    from variance.workspace.connections import get_connection, to_out
 
     with db_session() as session:
         emit(to_out(get_connection(session, org, connection_id), settings().public_url))
@@ -67,7 +67,7 @@ def get(connection_id: str, org: str = ORG) -> None:
 @app.command("rotate-secret")
 def rotate(connection_id: str, org: str = ORG) -> None:
     """Replace the secret; prints the new one (shown only now)."""
-    from variance.api.services.connections import rotate_secret
+    from variance.workspace.connections import rotate_secret
 
     with db_session() as session:
         emit(rotate_secret(session, org, connection_id, settings().public_url))
@@ -75,7 +75,7 @@ def rotate(connection_id: str, org: str = ORG) -> None:
 
 @app.command("delete")
 def delete(connection_id: str, org: str = ORG) -> None:
-    from variance.api.services.connections import delete_connection
+    from variance.workspace.connections import delete_connection
 
     with db_session() as session:
         delete_connection(session, org, connection_id)

@@ -8,14 +8,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from variance.api.errors import Conflict, InvalidInput, NotFound
-from variance.api.schemas.connections import ConnectionCreate, ConnectionOut, ConnectionUpdate, ConnectionWithSecret
-from variance.api.services.pagination import paginate
 from variance.appdb.models import AccountMapping, Connection
 from variance.appdb.types import utcnow
 from variance.core import credentials
 from variance.core.bus import Source
 from variance.core.ids import new_id
+from variance.workspace.errors import Conflict, InvalidInput, NotFound
+from variance.workspace.pagination import paginate
+from variance.workspace.schemas.connections import (
+    ConnectionCreate,
+    ConnectionOut,
+    ConnectionUpdate,
+    ConnectionWithSecret,
+)
 
 
 def webhook_url(public_url: str, connection_id: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from variance.emulator import free_port
+from variance.clients.emulator import free_port
 
 VARIANCE = [sys.executable, "-m", "variance"]
 

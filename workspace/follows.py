@@ -9,13 +9,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from variance.api.errors import InvalidInput, NotFound
-from variance.api.schemas.streams import FollowCreate, FollowOut, FollowResult
-from variance.api.services import streams as stream_service
-from variance.api.services.orgs import Principal
-from variance.api.services.pagination import paginate
 from variance.appdb.models import EntityType, Follow, Stream, StreamType
 from variance.core.ids import new_id
+from variance.workspace import streams as stream_service
+from variance.workspace.errors import InvalidInput, NotFound
+from variance.workspace.orgs import Principal
+from variance.workspace.pagination import paginate
+from variance.workspace.schemas.streams import FollowCreate, FollowOut, FollowResult
 
 
 def to_out(follow: Follow) -> FollowOut:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from variance.api.errors import InvalidInput, Unauthorized
 from variance.appdb.models import ApiToken, Organisation, Role, User
 from variance.core import credentials
 from variance.core.ids import new_id
+from variance.workspace.errors import InvalidInput, Unauthorized
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def create_org(
     )
     session.add(admin)
     session.flush()
-    from variance.api.services.users import create_default_stream
+    from variance.workspace.users import create_default_stream
 
     create_default_stream(session, admin)
     token = issue_token(session, admin)
@@ -93,7 +93,7 @@ def authenticate_token(session: Session, token: str) -> Principal:
 
 
 def get_org(session: Session, org_id: str) -> Organisation:
-    from variance.api.errors import NotFound
+    from variance.workspace.errors import NotFound
 
     org = session.get(Organisation, org_id)
     if org is None:

@@ -62,9 +62,9 @@ def create(
     definition_file: str = DEFINITION_FILE,
 ) -> None:
     """Define a smart tag (as the organisation's admins do); prints it."""
-    from variance.api.schemas.tags import TagCreate
-    from variance.api.services import tags as service
-    from variance.api.services.orgs import get_org
+    from variance.workspace import tags as service
+    from variance.workspace.orgs import get_org
+    from variance.workspace.schemas.tags import TagCreate
 
     body = build(TagCreate, name=name, entity=entity, definition=read_definition(definition, definition_file))
     with db_session() as session:
@@ -75,8 +75,8 @@ def create(
 @app.command("list")
 def list_(org: str = ORG, entity: str = ENTITY_FILTER) -> None:
     """The organisation's smart tags in creation order."""
-    from variance.api.services import tags as service
-    from variance.api.services.orgs import get_org
+    from variance.workspace import tags as service
+    from variance.workspace.orgs import get_org
 
     kind = entity_option(entity)
     with db_session() as session:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Select, literal, tuple_
 
-from variance.api.errors import InvalidInput
+from variance.workspace.errors import InvalidInput
 
 
 def encode(values: tuple[Any, ...]) -> str:

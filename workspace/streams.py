@@ -8,19 +8,19 @@ cannot be deleted.
 
 from __future__ import annotations
 
-import base64
 import json
 
 import orjson
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from variance.api.errors import Conflict, Forbidden, InvalidInput, NotFound
-from variance.api.schemas.streams import Selector, SlackChannel, StreamCreate, StreamOut, StreamUpdate
-from variance.api.services.orgs import Principal
 from variance.appdb.models import Favorite, Follow, Stream, StreamItemRow, StreamSelector, StreamType, Visibility
 from variance.appdb.types import utcnow
 from variance.core.ids import new_id
+from variance.workspace import keyset
+from variance.workspace.errors import Conflict, Forbidden, InvalidInput, NotFound
+from variance.workspace.orgs import Principal
+from variance.workspace.schemas.streams import Selector, SlackChannel, StreamCreate, StreamOut, StreamUpdate
 
 
 def visible(principal: Principal):
@@ -66,7 +66,7 @@ def selectors_of(session: Session, stream_ids: list[str]) -> dict[str, list[Sele
 
 def favorite_positions(session: Session, user_id: str, target_type: str) -> dict[str, int]:
     # The favorites service checks stream visibility with this module: imported late.
-    from variance.api.services.favorites import favorite_positions as positions
+    from variance.workspace.favorites import favorite_positions as positions
 
     return positions(session, user_id, target_type)
 
@@ -183,17 +183,6 @@ def delete_stream(session: Session, principal: Principal, stream_id: str) -> Non
     session.flush()
 
 
-def _encode_cursor(key: tuple) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple:
-    try:
-        return tuple(json.loads(base64.urlsafe_b64decode(cursor.encode())))
-    except ValueError:
-        raise InvalidInput("cursor", "is not a cursor returned by this list") from None
-
-
 def list_streams(
     session: Session, principal: Principal, limit: int, cursor: str | None
 ) -> tuple[list[StreamOut], str | None]:
@@ -206,11 +195,11 @@ def list_streams(
     ids = session.scalars(select(Stream.id).where(visible(principal))).all()
     keyed = sorted((0, favorites[i], i) if i in favorites else (1, 0, i) for i in ids)
     if cursor:
-        after = _decode_cursor(cursor)
-        keyed = [k for k in keyed if list(k) > list(after)]
+        after = keyset.decode(cursor, 3)
+        keyed = [k for k in keyed if list(k) > after]
     page = keyed[:limit]
     rows = {s.id: s for s in session.scalars(select(Stream).where(Stream.id.in_([k[2] for k in page])))}
     selectors = selectors_of(session, list(rows))
     items = [to_out(rows[k[2]], selectors[k[2]], favorites.get(k[2])) for k in page]
-    next_cursor = _encode_cursor(page[-1]) if len(keyed) > limit else None
+    next_cursor = keyset.encode(page[-1]) if len(keyed) > limit else None
     return items, next_cursor

@@ -16,15 +16,15 @@ from typing import Any
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from variance.api.errors import Forbidden, InvalidInput, NotFound
-from variance.api.schemas.tags import FavoriteTargetType, ViewCreate, ViewOut, ViewUpdate
-from variance.api.services import favorites, keyset
-from variance.api.services.orgs import Principal
-from variance.api.services.tags import check_definition, lock_definitions
 from variance.appdb.models import EntityType, Favorite, View, Visibility
 from variance.appdb.types import utcnow
 from variance.core.ids import new_id
 from variance.core.tag_tree import dump_definition, parse_definition
+from variance.workspace import favorites, keyset
+from variance.workspace.errors import Forbidden, InvalidInput, NotFound
+from variance.workspace.orgs import Principal
+from variance.workspace.schemas.tags import FavoriteTargetType, ViewCreate, ViewOut, ViewUpdate
+from variance.workspace.tags import check_definition, lock_definitions
 
 
 def visible(principal: Principal):

@@ -73,8 +73,8 @@ def wait_until(check, timeout: float, what: str):
 def main() -> int:
     from segment.analytics import Client
 
-    from variance.emulator import EmulatorError, free_port, start_emulator
-    from variance.samples import sample_calls
+    from variance.clients.emulator import EmulatorError, free_port, start_emulator
+    from variance.samples.events import sample_calls
     from variance.warehouse.local import LakeReader
 
     workdir = Path(tempfile.mkdtemp(prefix="variance-demo-"))

@@ -17,9 +17,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from variance.api.errors import Conflict, InvalidInput, NotFound
-from variance.api.schemas.tags import TagCreate, TagOut, TagUpdate
-from variance.api.services.pagination import paginate
 from variance.appdb.models import EntityType, Milestone, Organisation, SmartTag, TagMemberRow, User, View, Visibility
 from variance.appdb.types import utcnow
 from variance.core.ids import new_id
@@ -34,6 +31,9 @@ from variance.core.tag_tree import (
     referenced_tags,
     walk,
 )
+from variance.workspace.errors import Conflict, InvalidInput, NotFound
+from variance.workspace.pagination import paginate
+from variance.workspace.schemas.tags import TagCreate, TagOut, TagUpdate
 
 _PLURAL = {EntityType.account.value: "accounts", EntityType.contact.value: "contacts"}
 

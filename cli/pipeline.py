@@ -57,7 +57,7 @@ def pipeline(
     migrate(engine)
     engine.dispose()
     if local:
-        from variance.pipelines.local_pubsub import Lease
+        from variance.pipelines.sources.local_pubsub import Lease
 
         if not config.uses_emulator and config.google_cloud_project == "variance-local":
             raise CliError("PUBSUB_EMULATOR_HOST is not set: start `variance emulator pubsub` and export it")
@@ -123,7 +123,7 @@ def _post_missing_slack(config, reader, provider, now: int) -> int:
     """Stream matches written before a stop whose Slack post never happened."""
     from pathlib import Path
 
-    from variance.slack import SlackSender
+    from variance.clients.slack import SlackSender, post_match
 
     sender = SlackSender.of(Path(config.outbox_path), config.slack_token, config.slack_api_url)
     posted = 0
@@ -134,9 +134,7 @@ def _post_missing_slack(config, reader, provider, now: int) -> int:
         {"since": since},
         order_by="recorded_at",
     ):
-        stream = provider(row["org_id"]).streams.get(row["stream_id"])
-        if stream is not None and stream.slack_channel_id and not sender.already_sent(row):
-            posted += sender.send(row, stream.slack_channel_id, stream.slack_channel_name, stream.name)
+        posted += post_match(sender, provider, row)
     return posted
 
 

@@ -61,10 +61,6 @@ class SlackSender:
     def key(match: dict) -> str:
         return f"{match['org_id']}/{match['stream_id']}/{match['message_id']}"
 
-    def already_sent(self, match: dict) -> bool:
-        with self._guard:
-            return self.key(match) in self._sent
-
     def send(self, match: dict, channel_id: str, channel_name: str | None, stream_name: str) -> bool:
         """Post once; returns False when this match was already posted."""
         key = self.key(match)
@@ -90,3 +86,15 @@ class SlackSender:
                 os.fsync(out.fileno())
             self._sent.add(key)
             return True
+
+
+def post_match(sender: SlackSender, config_provider, match: dict) -> bool:
+    """Post a current stream match if its stream has a Slack channel and it was not
+    posted yet; True when a message went out. ``config_provider(org_id)`` gives the
+    organisation's streams."""
+    if match.get("status") != "current":
+        return False
+    stream = config_provider(match["org_id"]).streams.get(match["stream_id"])
+    if stream is None or not stream.slack_channel_id:
+        return False
+    return sender.send(match, stream.slack_channel_id, stream.slack_channel_name, stream.name)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from variance.api.services.orgs import Principal, get_org
 from variance.appdb.models import Role, User
 from variance.cli.common import CliError
+from variance.workspace.orgs import Principal, get_org
 
 
 def principal_for(session: Session, org_id: str, user_id: str | None) -> Principal:

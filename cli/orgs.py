@@ -16,7 +16,7 @@ def create(
     admin_email: str = typer.Option("admin@localhost", help="Email of the first admin user"),
 ) -> None:
     """Create an organisation and its first admin; prints the org id and the admin's API token."""
-    from variance.api.services.orgs import create_org
+    from variance.workspace.orgs import create_org
 
     with db_session() as session:
         created = create_org(session, name, admin_name, admin_email)

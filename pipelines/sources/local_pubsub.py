@@ -25,11 +25,11 @@ from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 from google.api_core import exceptions as gexc
 
+from variance.clients.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
 from variance.core import bus
 from variance.core.settings import Settings
 from variance.core.timeutil import TimestampError, parse_timestamp, to_micros
 from variance.pipelines import progress
-from variance.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
 from variance.transforms.messages import ReceivedMessage
 
 log = logging.getLogger(__name__)

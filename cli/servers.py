@@ -22,7 +22,7 @@ def pubsub(
     """Run Google's Pub/Sub emulator in the foreground until SIGINT/SIGTERM."""
     from pathlib import Path
 
-    from variance.emulator import EmulatorError, start_emulator
+    from variance.clients.emulator import EmulatorError, start_emulator
 
     # Handlers first: a signal that arrives while the emulator starts must still stop it.
     stop = threading.Event()
@@ -59,7 +59,7 @@ def api(
     from variance.api.app import DiscardingPublisher, create_app
     from variance.appdb.session import make_engine
     from variance.appdb.session import migrate as run_migrations
-    from variance.emulator import port_is_free
+    from variance.clients.emulator import port_is_free
 
     config = settings()
     if not port_is_free(port, host):

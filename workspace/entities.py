@@ -9,17 +9,16 @@ text form); that one reads each candidate row's traits.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import orjson
 from sqlalchemy import String, and_, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from variance.api.errors import InvalidInput, NotFound
-from variance.api.schemas.entities import AccountOut, ContactOut, EntityMilestone, EntitySort, EntityTag
-from variance.api.services import keyset
 from variance.appdb.models import (
     AccountRow,
     ContactRow,
@@ -29,6 +28,9 @@ from variance.appdb.models import (
     TagMemberRow,
     search_key,
 )
+from variance.workspace import keyset
+from variance.workspace.errors import InvalidInput, NotFound
+from variance.workspace.schemas.entities import AccountOut, ContactOut, EntityMilestone, EntitySort, EntityTag
 
 _TRAIT_PATH = re.compile(r"^[A-Za-z0-9_\- ]{1,100}(\.[A-Za-z0-9_\- ]{1,100}){0,9}$")
 _MAX_CHAR = "\U0010ffff"
@@ -119,13 +121,13 @@ def _account_out(row: AccountRow, milestones, tags) -> AccountOut:
     )
 
 
-def _narrow(session, query, model, id_column, org_id, entity, q, traits, milestone_id, tag_id, search_columns):
+def _narrow(session, query, spec: _Entity, org_id, traits, milestone_id, tag_id):
     for text in traits:
         match = TraitMatch.parse(text)
-        query = query.where(_trait_text(session, model.traits, match.path) == match.value)
+        query = query.where(_trait_text(session, spec.model.traits, match.path) == match.value)
     if milestone_id:
         query = query.where(
-            id_column.in_(
+            spec.id_column.in_(
                 select(MilestoneStatusRow.entity_id).where(
                     MilestoneStatusRow.org_id == org_id,
                     MilestoneStatusRow.milestone_id == milestone_id,
@@ -135,7 +137,7 @@ def _narrow(session, query, model, id_column, org_id, entity, q, traits, milesto
         )
     if tag_id:
         query = query.where(
-            id_column.in_(
+            spec.id_column.in_(
                 select(TagMemberRow.entity_id).where(TagMemberRow.org_id == org_id, TagMemberRow.tag_id == tag_id)
             )
         )
@@ -199,6 +201,42 @@ def _sorted_page(session, query, model, id_column, sort: EntitySort, limit: int,
     return rows, next_cursor
 
 
+@dataclass(frozen=True)
+class _Entity:
+    """What differs between listing contacts and listing accounts."""
+
+    name: str
+    model: type
+    id_column: Any
+    search_columns: tuple
+    to_out: Callable
+
+
+_CONTACTS = _Entity(
+    "contact", ContactRow, ContactRow.contact_id, (ContactRow.search_name, ContactRow.email), _contact_out
+)
+_ACCOUNTS = _Entity(
+    "account", AccountRow, AccountRow.account_id, (AccountRow.search_name, AccountRow.domain), _account_out
+)
+
+
+def _list(session: Session, spec: _Entity, org_id: str, query, q, traits, milestone_id, tag_id, sort, limit, cursor):
+    query = _narrow(session, query, spec, org_id, traits, milestone_id, tag_id)
+    rows, next_cursor = _searched_page(
+        session, query, spec.model, spec.id_column, q, list(spec.search_columns), sort, limit, cursor
+    )
+    milestones, tags = _entity_extras(session, org_id, spec.name, [getattr(r, spec.id_column.key) for r in rows])
+    return [spec.to_out(r, milestones, tags) for r in rows], next_cursor
+
+
+def _get(session: Session, spec: _Entity, org_id: str, entity_id: str):
+    row = session.get(spec.model, (org_id, entity_id))
+    if row is None:
+        raise NotFound(f"no {spec.name} {entity_id!r} in this organisation")
+    milestones, tags = _entity_extras(session, org_id, spec.name, [entity_id])
+    return spec.to_out(row, milestones, tags)
+
+
 def list_contacts(
     session: Session,
     org_id: str,
@@ -215,40 +253,11 @@ def list_contacts(
     query = select(ContactRow).where(ContactRow.org_id == org_id)
     if account_id:
         query = query.where(ContactRow.account_id == account_id)
-    query = _narrow(
-        session,
-        query,
-        ContactRow,
-        ContactRow.contact_id,
-        org_id,
-        "contact",
-        q,
-        traits,
-        milestone_id,
-        tag_id,
-        [ContactRow.search_name, ContactRow.email],
-    )
-    rows, next_cursor = _searched_page(
-        session,
-        query,
-        ContactRow,
-        ContactRow.contact_id,
-        q,
-        [ContactRow.search_name, ContactRow.email],
-        sort,
-        limit,
-        cursor,
-    )
-    milestones, tags = _entity_extras(session, org_id, "contact", [r.contact_id for r in rows])
-    return [_contact_out(r, milestones, tags) for r in rows], next_cursor
+    return _list(session, _CONTACTS, org_id, query, q, traits, milestone_id, tag_id, sort, limit, cursor)
 
 
 def get_contact(session: Session, org_id: str, contact_id: str) -> ContactOut:
-    row = session.get(ContactRow, (org_id, contact_id))
-    if row is None:
-        raise NotFound(f"no contact {contact_id!r} in this organisation")
-    milestones, tags = _entity_extras(session, org_id, "contact", [contact_id])
-    return _contact_out(row, milestones, tags)
+    return _get(session, _CONTACTS, org_id, contact_id)
 
 
 def list_accounts(
@@ -264,37 +273,8 @@ def list_accounts(
     cursor: str | None = None,
 ) -> tuple[list[AccountOut], str | None]:
     query = select(AccountRow).where(AccountRow.org_id == org_id)
-    query = _narrow(
-        session,
-        query,
-        AccountRow,
-        AccountRow.account_id,
-        org_id,
-        "account",
-        q,
-        traits,
-        milestone_id,
-        tag_id,
-        [AccountRow.search_name, AccountRow.domain],
-    )
-    rows, next_cursor = _searched_page(
-        session,
-        query,
-        AccountRow,
-        AccountRow.account_id,
-        q,
-        [AccountRow.search_name, AccountRow.domain],
-        sort,
-        limit,
-        cursor,
-    )
-    milestones, tags = _entity_extras(session, org_id, "account", [r.account_id for r in rows])
-    return [_account_out(r, milestones, tags) for r in rows], next_cursor
+    return _list(session, _ACCOUNTS, org_id, query, q, traits, milestone_id, tag_id, sort, limit, cursor)
 
 
 def get_account(session: Session, org_id: str, account_id: str) -> AccountOut:
-    row = session.get(AccountRow, (org_id, account_id))
-    if row is None:
-        raise NotFound(f"no account {account_id!r} in this organisation")
-    milestones, tags = _entity_extras(session, org_id, "account", [account_id])
-    return _account_out(row, milestones, tags)
+    return _get(session, _ACCOUNTS, org_id, account_id)

@@ -1,0 +1,1 @@
+"""Sample workspaces and Segment traffic for the demo, the benchmarks and the tests."""
