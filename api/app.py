@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from variance import __version__
 from variance.api.errors import ErrorDetail, ErrorResponse, WorkspaceError, error_body, status_of
 from variance.api.ingest.auth import SecretCache
+from variance.appdb import stamps
 from variance.api.responses import JsonResponse
 from variance.api.routes import (
     connections,
@@ -72,6 +73,10 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         with sessions() as session:
             return authenticate_secret(session, secret)
 
+    def connections_stamp() -> int:
+        with sessions() as session:
+            return stamps.read(session, stamps.CONNECTIONS)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal publisher
@@ -97,7 +102,7 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
-    app.state.secrets = SecretCache(lookup)
+    app.state.secrets = SecretCache(lookup, connections_stamp)
     app.state.publisher = publisher
 
     @app.exception_handler(WorkspaceError)

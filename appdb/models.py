@@ -84,6 +84,17 @@ class Connection(Base):
     secret_rotated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ChangeStamp(Base):
+    """A counter per kind of change that other processes must notice (``connections``: a secret
+    rotated, a connection renamed or deleted), bumped in the same transaction as the change, so
+    every API process can drop its cached write keys within a second of reading a new value."""
+
+    __tablename__ = "change_stamps"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 # --- Workspace: what users configure -------------------------------------------------
 
 

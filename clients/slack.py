@@ -16,13 +16,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from variance.core.mrkdwn import escape
+
 log = logging.getLogger(__name__)
 
 
 def message_text(match: dict, stream_name: str) -> str:
-    who = " / ".join(x for x in (match.get("contact_id"), match.get("account_id")) if x)
-    what = f"{match['kind']}: {match['name']}" if match.get("name") else match["kind"]
-    return f"[{stream_name}] {what}" + (f" — {who}" if who else "")
+    """One line for a stream match; everything in it is escaped, since events supply most of it."""
+    who = " / ".join(escape(x) for x in (match.get("contact_id"), match.get("account_id")) if x)
+    kind = escape(match["kind"])
+    what = f"{kind}: {escape(match['name'])}" if match.get("name") else kind
+    return f"[{escape(stream_name)}] {what}" + (f" — {who}" if who else "")
 
 
 class SlackSender:

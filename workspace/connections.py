@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from variance.appdb import stamps
 from variance.appdb.models import AccountMapping, Connection
 from variance.appdb.types import utcnow
 from variance.core import credentials
@@ -127,6 +128,7 @@ def update_connection(session: Session, org_id: str, connection_id: str, body: C
         if not name:
             raise InvalidInput("name", "must not be empty")
         connection.name = name
+        stamps.bump(session, stamps.CONNECTIONS)  # cached write keys carry the connection's name
     connection.mapping = mapping
     connection.account_id_trait = id_trait
     connection.account_name_trait = name_trait
@@ -142,12 +144,15 @@ def rotate_secret(session: Session, org_id: str, connection_id: str, public_url:
     secret = _set_secret(connection)
     connection.updated_at = utcnow()
     session.flush()
+    stamps.bump(session, stamps.CONNECTIONS)
     return _with_secret(connection, secret, public_url)
 
 
 def delete_connection(session: Session, org_id: str, connection_id: str) -> None:
+    """The connection and its write key are gone; every API process refuses the key within a second."""
     session.delete(get_connection(session, org_id, connection_id))
     session.flush()
+    stamps.bump(session, stamps.CONNECTIONS)
 
 
 @dataclass(frozen=True)
