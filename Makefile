@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast demo lint format bench clean
+.PHONY: install test test-fast demo lint format bench clean checkov
 
 install: $(STAMP)
 
@@ -27,17 +27,21 @@ $(STAMP): $(DEPS_STAMP) setup.py $(PACKAGE_DIRS)
 	@touch $(STAMP)
 	@echo ">> installed into $(VENV)"
 
-test: install
+test: install checkov
 	$(BIN)/python -m pytest -q
 
-test-fast: install
+test-fast: install checkov
 	$(BIN)/python -m pytest -q -m "not slow"
 
 demo: install
 	$(BIN)/python -m variance.cli.demo
 
+# The type checker reads the linked tree the strict editable install made, where every
+# module has its import name (variance.core, ...), as an editor's go-to-definition does.
+TYPED := core transforms pipelines
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	MYPYPATH=$$(echo build/__editable__.*) $(BIN)/mypy $(addprefix -p variance.,$(TYPED))
 
 format: install
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
@@ -47,3 +51,14 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .variance .pytest_cache
+
+# checkov (tests/infra/test_checkov.py) in a virtualenv of its own inside .venv: it
+# installs a module named hcl2 that would shadow python-hcl2 in the main environment.
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+checkov: $(CHECKOV_STAMP)
+$(CHECKOV_STAMP): infra/checkov.lock
+	@echo ">> installing checkov into $(CHECKOV_VENV) (its own virtualenv)"
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --progress-bar off -r infra/checkov.lock
+	@touch $(CHECKOV_STAMP)

@@ -43,7 +43,7 @@ setup(
     name="variance-signals",
     version="0.1.0",
     description="Turns Segment product analytics into signals for sellers and operators",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=_packages(),
     # setuptools resolves sub-packages (variance.api.routes) by their longest mapped prefix
     package_dir=PARTS,

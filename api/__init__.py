@@ -1,5 +1,6 @@
 """The HTTP API: Segment-compatible ingestion and the management API.
 
-Routes (``routes/``) only parse, call a plain function and map its errors to HTTP;
-business rules live in ``services/`` and ``ingest/``, which tests and the CLI call
-directly. The API uses the core and the app database; it never imports Beam."""
+Routes (``routes/``) only parse, call a plain function of ``variance.workspace`` (the
+business rules, which tests and the CLI call directly) and let ``errors`` map its domain
+errors to HTTP; ``ingest/`` turns Segment's requests into bus messages. The API uses the
+core, the workspace and the app database; it never imports Beam."""

@@ -15,7 +15,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from variance import __version__
 from variance.api.errors import ErrorDetail, ErrorResponse, WorkspaceError, error_body, status_of
 from variance.api.ingest.auth import SecretCache
-from variance.appdb import stamps
 from variance.api.responses import JsonResponse
 from variance.api.routes import (
     connections,
@@ -29,7 +28,9 @@ from variance.api.routes import (
     users,
     views,
 )
+from variance.appdb import stamps
 from variance.appdb.session import make_engine, session_factory
+from variance.clients.pubsub import EventPublisher
 from variance.core.bus import BusMessage
 from variance.core.settings import Settings
 from variance.workspace.connections import authenticate_secret
@@ -81,8 +82,6 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal publisher
         if publisher is None:
-            from variance.clients.pubsub import EventPublisher
-
             publisher = EventPublisher(settings)
         app.state.publisher = publisher
         if settings.uses_emulator:

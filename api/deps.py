@@ -9,9 +9,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from variance.api.errors import Forbidden, Unauthorized
+from variance.api.errors import Unauthorized
 from variance.core.settings import Settings
-from variance.workspace.orgs import Principal, authenticate_token
+from variance.workspace import principals
+from variance.workspace.principals import Principal, authenticate_token
 
 
 def get_settings(request: Request) -> Settings:
@@ -46,9 +47,7 @@ CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
 def require_admin(principal: CurrentUser) -> Principal:
-    if not principal.is_admin:
-        raise Forbidden("only an admin of this organisation may do this")
-    return principal
+    return principals.require_admin(principal)
 
 
 AdminUser = Annotated[Principal, Depends(require_admin)]

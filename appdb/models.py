@@ -1,36 +1,37 @@
 """SQLAlchemy models of the app database. Alembic migrations under ``migrations/``
-create exactly these tables; a test compares the two."""
+create exactly these tables; a test compares the two.
+
+Table names and the words the configuration columns hold come from the core's vocabulary
+(``variance.core.vocabulary``): a ``Choice`` column refuses, when written, any value that is
+not a member of its enum."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
 
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from variance.appdb.types import UTCDateTime, utcnow
+from variance.appdb.types import Choice, UTCDateTime, utcnow
+from variance.core.events import EventKind
+from variance.core.vocabulary import (
+    AccountMapping,
+    AppTable,
+    EntityType,
+    FavoriteTargetType,
+    Role,
+    ServingTable,
+    StreamType,
+    Visibility,
+)
 
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime}
 
 
-class Role(str, Enum):
-    admin = "admin"
-    member = "member"
-
-
-class AccountMapping(str, Enum):
-    """How a connection maps contacts to accounts (see the Segment destination doc)."""
-
-    group = "group"
-    identify_traits = "identify_traits"
-    email_domain = "email_domain"
-
-
 class Organisation(Base):
-    __tablename__ = "organisations"
+    __tablename__ = AppTable.organisations.value
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -38,25 +39,25 @@ class Organisation(Base):
 
 
 class User(Base):
-    __tablename__ = "users"
+    __tablename__ = AppTable.users.value
     __table_args__ = (UniqueConstraint("org_id", "email", name="uq_users_org_email"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(Choice(Role))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ApiToken(Base):
     """Bearer tokens. Only a SHA-256 digest is stored (see ``variance.core.secrets``)."""
 
-    __tablename__ = "api_tokens"
+    __tablename__ = AppTable.api_tokens.value
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), index=True)
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     hint: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -65,18 +66,18 @@ class ApiToken(Base):
 class Connection(Base):
     """A Segment source (or destination) delivering into one organisation."""
 
-    __tablename__ = "connections"
+    __tablename__ = AppTable.connections.value
     __table_args__ = (
         UniqueConstraint("org_id", "name", name="uq_connections_org_name"),
         Index("ix_connections_org_id_id", "org_id", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     secret_digest: Mapped[str] = mapped_column(String(64), unique=True)
     secret_hint: Mapped[str] = mapped_column(String(16))
-    mapping: Mapped[str] = mapped_column(String(32))
+    mapping: Mapped[str] = mapped_column(Choice(AccountMapping, 32))
     account_id_trait: Mapped[str | None] = mapped_column(String(200))
     account_name_trait: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -89,7 +90,7 @@ class ChangeStamp(Base):
     rotated, a connection renamed or deleted), bumped in the same transaction as the change, so
     every API process can drop its cached write keys within a second of reading a new value."""
 
-    __tablename__ = "change_stamps"
+    __tablename__ = AppTable.change_stamps.value
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -98,34 +99,19 @@ class ChangeStamp(Base):
 # --- Workspace: what users configure -------------------------------------------------
 
 
-class StreamType(str, Enum):
-    accounts_contacts = "accounts_contacts"
-    event_type = "event_type"
-
-
-class Visibility(str, Enum):
-    personal = "personal"
-    team = "team"
-
-
-class EntityType(str, Enum):
-    account = "account"
-    contact = "contact"
-
-
 class Stream(Base):
     """A feed of events. Personal streams belong to ``owner_user_id``; team streams to
     the organisation (admins manage them, everyone sees them)."""
 
-    __tablename__ = "streams"
+    __tablename__ = AppTable.streams.value
     __table_args__ = (Index("ix_streams_org_id_id", "org_id", "id"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
-    type: Mapped[str] = mapped_column(String(32))
-    visibility: Mapped[str] = mapped_column(String(16))
-    owner_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(Choice(StreamType, 32))
+    visibility: Mapped[str] = mapped_column(Choice(Visibility))
+    owner_user_id: Mapped[str | None] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), index=True)
     is_default: Mapped[bool] = mapped_column(default=False)
     slack_channel_id: Mapped[str | None] = mapped_column(String(64))
     slack_channel_name: Mapped[str | None] = mapped_column(String(200))
@@ -137,31 +123,31 @@ class StreamSelector(Base):
     """One event type an Event Type stream carries, optionally narrowed by property
     filters (JSON list of PropertyFilter) and a connection name."""
 
-    __tablename__ = "stream_selectors"
+    __tablename__ = AppTable.stream_selectors.value
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
-    stream_id: Mapped[str] = mapped_column(ForeignKey("streams.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"), index=True)
+    stream_id: Mapped[str] = mapped_column(ForeignKey(Stream.id, ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(default=0)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(Choice(EventKind))
     name: Mapped[str | None] = mapped_column(String(1024))
     filters: Mapped[str] = mapped_column(Text, default="[]")
     connection_name: Mapped[str | None] = mapped_column(String(200))
 
 
 class Follow(Base):
-    __tablename__ = "follows"
+    __tablename__ = AppTable.follows.value
     __table_args__ = (
         UniqueConstraint("stream_id", "entity_type", "entity_id", name="uq_follows_stream_entity"),
         Index("ix_follows_org_entity", "org_id", "entity_type", "entity_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
-    stream_id: Mapped[str] = mapped_column(ForeignKey("streams.id", ondelete="CASCADE"))
-    entity_type: Mapped[str] = mapped_column(String(16))
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"))
+    stream_id: Mapped[str] = mapped_column(ForeignKey(Stream.id, ondelete="CASCADE"))
+    entity_type: Mapped[str] = mapped_column(Choice(EntityType))
     entity_id: Mapped[str] = mapped_column(String(1024))
-    created_by_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_user_id: Mapped[str | None] = mapped_column(ForeignKey(User.id, ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -170,17 +156,17 @@ class Milestone(Base):
     account. ``version`` grows with every change of meaning, so history computed under
     an older definition can be told apart and recomputed."""
 
-    __tablename__ = "milestones"
+    __tablename__ = AppTable.milestones.value
     __table_args__ = (
         UniqueConstraint("org_id", "name", name="uq_milestones_org_name"),
         Index("ix_milestones_org_id_id", "org_id", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
-    entity: Mapped[str] = mapped_column(String(16))
-    event_kind: Mapped[str] = mapped_column(String(16))
+    entity: Mapped[str] = mapped_column(Choice(EntityType))
+    event_kind: Mapped[str] = mapped_column(Choice(EventKind))
     event_name: Mapped[str | None] = mapped_column(String(1024))
     filters: Mapped[str] = mapped_column(Text, default="[]")
     threshold: Mapped[int] = mapped_column()
@@ -194,16 +180,16 @@ class Milestone(Base):
 class SmartTag(Base):
     """A saved filter tree over accounts or contacts (JSON ``definition``)."""
 
-    __tablename__ = "smart_tags"
+    __tablename__ = AppTable.smart_tags.value
     __table_args__ = (
         UniqueConstraint("org_id", "name", name="uq_smart_tags_org_name"),
         Index("ix_smart_tags_org_id_id", "org_id", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
-    entity: Mapped[str] = mapped_column(String(16))
+    entity: Mapped[str] = mapped_column(Choice(EntityType))
     definition: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -212,28 +198,28 @@ class SmartTag(Base):
 class View(Base):
     """Like a smart tag, may use smart tags; personal or team; shown in the sidebar."""
 
-    __tablename__ = "views"
+    __tablename__ = AppTable.views.value
     __table_args__ = (Index("ix_views_org_id_id", "org_id", "id"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
-    entity: Mapped[str] = mapped_column(String(16))
+    entity: Mapped[str] = mapped_column(Choice(EntityType))
     definition: Mapped[str] = mapped_column(Text)
-    visibility: Mapped[str] = mapped_column(String(16))
-    owner_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    visibility: Mapped[str] = mapped_column(Choice(Visibility))
+    owner_user_id: Mapped[str | None] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Favorite(Base):
-    __tablename__ = "favorites"
+    __tablename__ = AppTable.favorites.value
     __table_args__ = (UniqueConstraint("user_id", "target_type", "target_id", name="uq_favorites_user_target"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    target_type: Mapped[str] = mapped_column(String(16))
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), index=True)
+    target_type: Mapped[str] = mapped_column(Choice(FavoriteTargetType))
     target_id: Mapped[str] = mapped_column(String(40))
     position: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -247,11 +233,13 @@ def search_key(text: str | None) -> str:
     return (text or "").strip().casefold()
 
 
-# Keys are the natural keys of what they hold, so the pipeline can upsert them.
+# Keys are the natural keys of what they hold, so the pipeline can upsert them. Their
+# kind and entity_type columns hold the same words as the configuration's but stay plain
+# strings: the pipeline writes them in bulk, from rows the core has already built.
 
 
 class ContactRow(Base):
-    __tablename__ = "contacts"
+    __tablename__ = ServingTable.contacts.value
     __table_args__ = (
         # Each list order has an index ending in the id, so keyset pages are index scans.
         Index("ix_contacts_org_name", "org_id", "search_name", "contact_id"),
@@ -273,7 +261,7 @@ class ContactRow(Base):
 
 
 class AccountRow(Base):
-    __tablename__ = "accounts"
+    __tablename__ = ServingTable.accounts.value
     __table_args__ = (
         Index("ix_accounts_org_name", "org_id", "search_name", "account_id"),
         Index("ix_accounts_org_domain", "org_id", "domain"),
@@ -294,7 +282,7 @@ class AccountRow(Base):
 class MilestoneStatusRow(Base):
     """Each entity's current status for each milestone."""
 
-    __tablename__ = "milestone_status"
+    __tablename__ = ServingTable.milestone_status.value
     __table_args__ = (Index("ix_milestone_status_entity", "org_id", "entity_id"),)
 
     org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -310,7 +298,7 @@ class MilestoneStatusRow(Base):
 class StreamItemRow(Base):
     """Recent events of a stream (bounded retention), newest first when read."""
 
-    __tablename__ = "stream_items"
+    __tablename__ = ServingTable.stream_items.value
     __table_args__ = (Index("ix_stream_items_feed", "org_id", "stream_id", "event_time"),)
 
     org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -328,7 +316,7 @@ class StreamItemRow(Base):
 class EventTypeRow(Base):
     """The catalog of event types seen per organisation."""
 
-    __tablename__ = "event_types"
+    __tablename__ = ServingTable.event_types.value
 
     org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -341,7 +329,7 @@ class EventTypeRow(Base):
 class DailyActivityRow(Base):
     """Events per entity, event type and UTC day (Beam's one-day event-time windows)."""
 
-    __tablename__ = "daily_activity"
+    __tablename__ = ServingTable.daily_activity.value
 
     org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     entity_type: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -353,9 +341,11 @@ class DailyActivityRow(Base):
 
 
 class TagMemberRow(Base):
-    """Which entities carry which smart tag (filled by whoever evaluates tags)."""
+    """Which entities carry which smart tag. The workspace reads it (tag counts, an
+    entity's tags) and clears a deleted tag's rows, but nothing fills it yet: the web
+    app's issue gives it a writer; until then it stays empty."""
 
-    __tablename__ = "tag_members"
+    __tablename__ = ServingTable.tag_members.value
     __table_args__ = (Index("ix_tag_members_entity", "org_id", "entity_id"),)
 
     org_id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from enum import Enum
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, String
 from sqlalchemy.types import TypeDecorator
 
 
@@ -32,6 +33,35 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+class Choice(TypeDecorator):
+    """A text column that holds one value of a vocabulary enum (``variance.core.vocabulary``).
+
+    The database sees a plain ``VARCHAR(length)``, so the schema the migrations made is
+    unchanged; a value outside the enum fails when it is written, naming the column's enum,
+    instead of landing in the table. Reads return the plain string, as before: a ``str``
+    enum compares equal to it, and nothing downstream has to unwrap a member.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[Enum], length: int = 16):
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value, dialect):  # type: ignore[override]
+        if value is None:
+            return None
+        try:
+            return self.enum(value).value
+        except ValueError:
+            allowed = ", ".join(member.value for member in self.enum)
+            raise ValueError(f"{value!r} is not a {self.enum.__name__} (one of {allowed})") from None
+
+    def process_result_value(self, value, dialect):  # type: ignore[override]
+        return value
 
 
 def utcnow() -> datetime:

@@ -10,7 +10,6 @@ reference is ``GET /healthz`` on the same server in the same run, the framework'
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import tempfile
@@ -28,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import percentile, write_results
 from variance.appdb.models import AccountRow, ContactRow, MilestoneStatusRow, SmartTag, TagMemberRow
 from variance.appdb.session import make_engine, migrate
-from variance.stack.processes import run_cli, start_api
+from variance.core.vocabulary import ServingTable
+from variance.samples.workspace import Workspace
+from variance.stack.processes import start_api
 
 WORDS = ["acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell", "cyberdyne"]
 FIRST = ["ada", "grace", "alan", "edsger", "barbara", "ken", "margaret", "linus", "radia", "donald", "frances", "john"]
@@ -158,28 +159,9 @@ def main() -> None:
     else:
         url = f"sqlite:///{work / 'app.db'}"
     env = {"VARIANCE_DATA_DIR": str(work), "VARIANCE_DATABASE_URL": url, "PUBSUB_EMULATOR_HOST": "127.0.0.1:1"}
-    org = json.loads(run_cli(["orgs", "create", "Bench"], env).stdout)
-    milestone = json.loads(
-        run_cli(
-            [
-                "milestones",
-                "create",
-                "--org",
-                org["org_id"],
-                "--name",
-                "PQL",
-                "--entity",
-                "account",
-                "--kind",
-                "Action",
-                "--event",
-                "Invited User",
-                "--threshold",
-                "3",
-            ],
-            env,
-        ).stdout
-    )
+    workspace = Workspace.create(env, "Bench")
+    org = workspace.org
+    milestone = workspace.add_milestone("PQL", event="Invited User", threshold=3)
     print(
         f"seeding {args.contacts} contacts and {args.accounts} accounts ({args.database})", file=sys.stderr, flush=True
     )
@@ -208,7 +190,9 @@ def main() -> None:
         "accounts_with_milestone": ("/v1/accounts", {"milestone_id": milestone["id"], "limit": 50}),
         "account_get": ("/v1/accounts/acct-4242", {}),
     }
-    results: dict = {"database": args.database, "contacts": args.contacts, "accounts": args.accounts, "endpoints": {}}
+    # the rows seeded in each serving table, then the numbers per endpoint
+    seeded = {ServingTable.contacts.value: args.contacts, ServingTable.accounts.value: args.accounts}
+    results: dict = {"database": args.database, **seeded, "endpoints": {}}
     try:
         with httpx.Client(
             base_url=api.url, headers={"Authorization": f"Bearer {org['admin_token']}"}, timeout=30

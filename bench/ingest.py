@@ -26,10 +26,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import percentile, write_results
-from variance.clients.emulator import free_port, start_emulator
 from variance.clients.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
 from variance.core.settings import Settings
-from variance.stack.processes import run_cli, start_api
+from variance.samples.workspace import Workspace
+from variance.stack.local import LocalStack
+from variance.stack.processes import start_api
 
 
 def _event(i: int) -> dict:
@@ -107,27 +108,20 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="variance-bench-"))
-    emulator = start_emulator(free_port(), log_path=work / "emulator.log")
-    env = {
-        "PUBSUB_EMULATOR_HOST": emulator.emulator_host,
-        "VARIANCE_DATA_DIR": str(work / "data"),
-        "VARIANCE_EVENTS_TOPIC": "bench-events",
-        "VARIANCE_EVENTS_SUBSCRIPTION": "bench-pipeline",
-    }
-    settings = Settings(**env)
-    ensure_topic(publisher_client(settings), settings.topic_path)
-    # A subscription attached, as the pipeline's would be, so the emulator stores every message.
-    subscriber = subscriber_client(settings)
-    ensure_subscription(subscriber, settings.subscription_path, settings.topic_path)
-    org = json.loads(run_cli(["orgs", "create", "Bench"], env).stdout)
-    conn = json.loads(
-        run_cli(["connections", "create", "--org", org["org_id"], "--name", "bench", "--mapping", "group"], env).stdout
-    )
-    auth = {"Authorization": "Basic " + base64.b64encode(f"{conn['secret']}:".encode()).decode()}
-    publishing = start_api(env, work / "api.log")
-    reference = start_api(env, work / "api-ref.log", ["--discard-events"])
+    stack = LocalStack(work)
+    reference = None
     results: dict = {"seconds_per_mode": args.seconds, "concurrency": args.concurrency, "modes": {}}
     try:
+        emulator = stack.start_emulator()
+        settings = Settings(**stack.env)
+        ensure_topic(publisher_client(settings), settings.topic_path)
+        # A subscription attached, as the pipeline's would be, so the emulator stores every message.
+        subscriber = subscriber_client(settings)
+        ensure_subscription(subscriber, settings.subscription_path, settings.topic_path)
+        conn = Workspace.create(stack.env, "Bench").add_connection("bench", mapping="group")
+        auth = {"Authorization": "Basic " + base64.b64encode(f"{conn['secret']}:".encode()).decode()}
+        publishing = stack.start_api()
+        reference = start_api(stack.env, work / "api-ref.log", ["--discard-events"])
         for mode, path, body, per_request in (
             ("batch_100", "/v1/batch", _batch_body, 100),
             ("single_track", "/v1/track", _single_body, 1),
@@ -154,9 +148,9 @@ def main() -> None:
                 flush=True,
             )
     finally:
-        publishing.stop()
-        reference.stop()
-        emulator.stop()
+        if reference is not None:
+            reference.stop()
+        stack.stop()
     path = write_results("ingest", results)
     print(f"results written to {path}")
 

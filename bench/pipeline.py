@@ -30,6 +30,9 @@ from bench.generate import calls
 from variance.core.bus import Source
 from variance.core.engine.config import ConnectionSpec, MilestoneSpec, OrgConfig, SelectorSpec, StreamSpec
 from variance.core.filters import PropertyFilter
+from variance.core.rows import ACTIVITY
+from variance.core.vocabulary import WarehouseTable
+from variance.transforms.messages import DEAD_LETTERS, EVENTS
 
 DAY = 86_400_000_000
 ORG = "org_bench"
@@ -68,13 +71,13 @@ def say(message: str) -> None:
 def bench_backfill(n: int) -> dict:
     import apache_beam as beam
 
-    from tests.support.beam import StaticConfig
     from variance.core.engine.batch import run_batch
     from variance.core.events import parse_archive_line
     from variance.core.segment import loads_untrusted
     from variance.core.timeutil import now_micros
     from variance.pipelines.backfill import ComputeOrgBatch, ParseArchiveLineFn
     from variance.pipelines.sinks import WriteToLocalWarehouse, close_writers
+    from variance.samples.config import StaticConfig
     from variance.warehouse.local import LakeReader, LakeWriter
 
     work = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
@@ -90,7 +93,7 @@ def bench_backfill(n: int) -> dict:
         events = [parse_archive_line(loads_untrusted(line), SOURCE) for line in lines]
     rows = run_batch(config, events, as_of, lateness)
     writer = LakeWriter(work / "lake-plain", compact_every_s=None)
-    writer.append([r for r in rows if r[0] != "activity"])
+    writer.append([r for r in rows if r[0] != ACTIVITY])
     writer.close()
     plain_s = time.perf_counter() - started
 
@@ -100,7 +103,7 @@ def bench_backfill(n: int) -> dict:
         parsed = (
             p
             | beam.io.ReadFromText(str(archive))
-            | beam.ParDo(ParseArchiveLineFn(SOURCE)).with_outputs("dead_letters", main="events")
+            | beam.ParDo(ParseArchiveLineFn(SOURCE)).with_outputs(DEAD_LETTERS, main=EVENTS)
         )
         (
             parsed.events
@@ -110,7 +113,9 @@ def bench_backfill(n: int) -> dict:
         )
     close_writers()
     beam_s = time.perf_counter() - started
-    written = {name: LakeReader(work / name).counts()["events"] for name in ("lake-plain", "lake-beam")}
+    written = {
+        name: LakeReader(work / name).counts()[WarehouseTable.events.value] for name in ("lake-plain", "lake-beam")
+    }
     assert written == {"lake-plain": n, "lake-beam": n}, written
     result = {
         "events": n,
@@ -166,42 +171,23 @@ def bench_windows(n: int = 100_000) -> dict:
 
 
 def _stack(work: Path):
-    import uuid
+    """The emulator and the pipeline (no API: the benchmark publishes directly), with a
+    workspace whose one stream matches every published event."""
+    from variance.samples.workspace import Workspace
+    from variance.stack.local import LocalStack
 
-    from variance.clients.emulator import free_port, start_emulator
-    from variance.stack.processes import run_cli, start_pipeline
-
-    emulator = start_emulator(free_port(), log_path=work / "emulator.log")
-    env = {
-        "PUBSUB_EMULATOR_HOST": emulator.emulator_host,
-        "VARIANCE_DATA_DIR": str(work / "data"),
-        "VARIANCE_EVENTS_TOPIC": f"bench-{uuid.uuid4().hex[:6]}",
-        "VARIANCE_EVENTS_SUBSCRIPTION": f"bench-{uuid.uuid4().hex[:6]}",
-    }
-    org = json.loads(run_cli(["orgs", "create", "Bench"], env).stdout)
-    connection = json.loads(
-        run_cli(["connections", "create", "--org", org["org_id"], "--name", "web", "--mapping", "group"], env).stdout
-    )
-    run_cli(
-        [
-            "streams",
-            "create",
-            "--org",
-            org["org_id"],
-            "--name",
-            "Everything",
-            "--type",
-            "event_type",
-            "--visibility",
-            "team",
-            "--selectors",
-            '[{"kind":"Action","name":"Invited User"}]',
-        ],
-        env,
-    )
-    os.environ.update(env)
-    pipeline = start_pipeline(env, work / "pipeline.log")
-    return emulator, env, org, connection, pipeline
+    stack = LocalStack(work)
+    try:
+        stack.start_emulator()
+        workspace = Workspace.create(stack.env, "Bench")
+        workspace.add_connection("web", mapping="group")
+        workspace.add_stream("Everything", type_="event_type", selectors=[{"kind": "Action", "name": "Invited User"}])
+        os.environ.update(stack.env)
+        stack.start_pipeline()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack, workspace
 
 
 def _publish_at(rate: float, seconds: float, org_id: str, connection_id: str, prefix: str) -> dict[str, float]:
@@ -252,7 +238,7 @@ def _written_at(lake: Path, prefix: str) -> dict[str, float]:
     """When each match became durable: the modification time of the file holding it."""
     import duckdb
 
-    files = sorted(str(p) for p in (lake / "stream_matches").glob("*.parquet"))
+    files = sorted(str(p) for p in (lake / WarehouseTable.stream_matches.value).glob("*.parquet"))
     if not files:
         return {}
     con = duckdb.connect()
@@ -269,13 +255,16 @@ def _written_at(lake: Path, prefix: str) -> dict[str, float]:
 
 def bench_latency() -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
-    emulator, _env, org, connection, pipeline = _stack(work)
-    lake = work / "data" / "lake"
+    stack, workspace = _stack(work)
+    org, connection = workspace.org, workspace.connection
+    lake = stack.lake_dir
     result: dict = {}
     try:
         say("[latency] 100 events/s for 30 s")
         published = _publish_at(100, 30, org["org_id"], connection["id"], "lat")
-        time.sleep(5)
+        deadline = time.time() + 30
+        while time.time() < deadline and len(_written_at(lake, "lat")) < len(published):
+            time.sleep(0.5)
         written = _written_at(lake, "lat")
         latencies = [written[m] - t for m, t in published.items() if m in written]
         result["rate_100_per_s"] = {
@@ -309,8 +298,7 @@ def bench_latency() -> dict:
             sustained = rate
         result["highest_sustained_rate_per_s"] = sustained
     finally:
-        pipeline.stop()
-        emulator.stop()
+        stack.stop()
     return result
 
 
@@ -377,7 +365,7 @@ def bench_restart(sizes: list[int]) -> dict:
         rows = run_batch(config, events, now_micros(), 3 * DAY)
         del events
         writer = LakeWriter(settings.lake_dir, compact_every_s=None, flush_rows=200_000)
-        writer.append([r for r in rows if r[0] != "activity"])
+        writer.append([r for r in rows if r[0] != ACTIVITY])
         writer.close()
         del rows
         from variance.cli.pipeline import _restore

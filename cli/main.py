@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
 
-from variance.cli import connections, orgs, pipeline, servers, tags, views, warehouse, workspace
-from variance.cli.common import CliError
+from variance.cli import connections, dbt, orgs, pipeline, servers, tags, views, warehouse, workspace
+from variance.cli.common import CliError, say, settings
+from variance.workspace.errors import WorkspaceError
 
 app = typer.Typer(
     help="Variance signals: Segment product analytics turned into signals.",
@@ -29,13 +31,14 @@ app.command("backfill", context_settings=pipeline.CONTEXT)(pipeline.backfill)
 app.add_typer(tags.app, name="tags")
 app.add_typer(views.app, name="views")
 app.add_typer(warehouse.app, name="warehouse")
+app.add_typer(dbt.app, name="dbt")
 
 
 @app.command("db-upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the app database schema (the API does this on start)."""
+    # Alembic only when the schema is upgraded, not on every start of the CLI.
     from variance.appdb.session import make_engine, migrate
-    from variance.cli.common import say, settings
 
     engine = make_engine(settings().resolved_database_url)
     migrate(engine)
@@ -44,8 +47,6 @@ def db_upgrade() -> None:
 
 
 def main() -> None:
-    from variance.workspace.errors import WorkspaceError
-
     try:
         app(standalone_mode=False)
     except (CliError, WorkspaceError) as exc:
@@ -57,8 +58,6 @@ def main() -> None:
         sys.stderr.write("aborted\n")
         sys.exit(130)
     except Exception as exc:  # click usage errors and anything unexpected: one line, not a trace
-        import click
-
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)

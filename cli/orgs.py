@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from variance.cli.common import db_session, emit
+from variance.workspace.orgs import create_org
 
 app = typer.Typer(help="Organisations.", no_args_is_help=True)
 
@@ -16,8 +17,6 @@ def create(
     admin_email: str = typer.Option("admin@localhost", help="Email of the first admin user"),
 ) -> None:
     """Create an organisation and its first admin; prints the org id and the admin's API token."""
-    from variance.workspace.orgs import create_org
-
     with db_session() as session:
         created = create_org(session, name, admin_name, admin_email)
         emit(

@@ -12,6 +12,7 @@ import time
 import typer
 
 from variance.cli.common import CliError, emit, say, settings
+from variance.core.vocabulary import WarehouseTable
 
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -30,7 +31,8 @@ def pipeline(
 
     Beam options after the command go to Beam, e.g. ``--runner DataflowRunner --project P
     --region R --temp_location gs://... --setup_file ./setup.py``; without them it runs on
-    Beam's local runner with a durable read of its own.
+    Beam's local runner with a durable read of its own. Its phase and counters are kept in
+    ``pipeline-state.json`` in the data folder (see ``variance.pipelines.progress``).
     """
     from variance.appdb.session import make_engine, migrate
     from variance.pipelines import progress
@@ -51,6 +53,8 @@ def pipeline(
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     config = settings()
+    state = progress.StateFile(progress.state_path(config.data_dir))
+    state.set("starting")
     options = pipeline_options(list(ctx.args), streaming=True)
     local = is_local(options)
     engine = make_engine(config.resolved_database_url)
@@ -68,24 +72,29 @@ def pipeline(
     history = initial = None
     wake: tuple[str, ...] = ()
     if local:
+        state.set("restoring")
         history, initial = _restore(config)
         wake = tuple(initial.organisations())
     say(f"streaming from {config.subscription_path} ({'local runner' if local else 'Dataflow'}); Ctrl-C stops")
     result = run_streaming(config, options, history=history, initial_engines=initial, wake_orgs=wake)
-    reporter = progress.Reporter(progress_every).start()
+    state.set("running")
+    reporter = progress.Reporter(progress_every, state).start()
     while not stopping.is_set():
-        state = str(result.state)
-        if "FAILED" in state or "DONE" in state or "CANCELLED" in state:
+        runner_state = str(result.state)
+        if "FAILED" in runner_state or "DONE" in runner_state or "CANCELLED" in runner_state:
             reporter.stop()
             close_writers()
-            raise CliError(f"the pipeline stopped by itself ({state}); see the log above")
+            state.set("failed")
+            raise CliError(f"the pipeline stopped by itself ({runner_state}); see the log above")
         stopping.wait(0.2)
+    state.set("stopping")
     started = time.monotonic()
     try:
         result.cancel()
     finally:
         close_writers()  # flushes buffered rows and acknowledges what became durable
         reporter.stop()
+    state.set("stopped")
     say(f"stopped in {time.monotonic() - started:.1f} s")
     sys.stdout.flush()
 
@@ -105,7 +114,9 @@ def _restore(config):
     restored = restore(config, reader, provider, now)
     if restored.repairs:
         writer = LakeWriter(config.lake_dir)
-        writer.append([r for r in restored.repairs if r[0] in ("milestone_changes", "stream_matches")])
+        writer.append(
+            [r for r in restored.repairs if r[0] in (WarehouseTable.milestone_changes, WarehouseTable.stream_matches)]
+        )
         writer.close()
     sessions = session_factory(make_engine(config.resolved_database_url))
     for org_id in restored.engines:
@@ -129,7 +140,7 @@ def _post_missing_slack(config, reader, provider, now: int) -> int:
     posted = 0
     since = now - 86_400_000_000
     for row in reader.current(
-        "stream_matches",
+        WarehouseTable.stream_matches,
         "status = 'current' and epoch_us(recorded_at) >= $since",
         {"since": since},
         order_by="recorded_at",
@@ -210,10 +221,15 @@ def backfill(
     emit(
         {
             "lines": counts.get("lines", 0),
-            "events": counts.get("events", 0),
-            "dead_letters": counts.get("dead_letters", 0),
-            "milestone_changes": counts.get("milestone_changes", 0),
-            "stream_matches": counts.get("stream_matches", 0),
+            **{
+                table.value: counts.get(table.value, 0)
+                for table in (
+                    WarehouseTable.events,
+                    WarehouseTable.dead_letters,
+                    WarehouseTable.milestone_changes,
+                    WarehouseTable.stream_matches,
+                )
+            },
             "seconds": round(elapsed, 2),
         }
     )

@@ -6,10 +6,12 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 
 import typer
 
 from variance.cli.common import CliError, say, settings
+from variance.clients.emulator import EmulatorError, port_is_free, start_emulator
 
 emulator_app = typer.Typer(help="Local emulators of cloud services.", no_args_is_help=True)
 
@@ -20,10 +22,6 @@ def pubsub(
     log_file: str = typer.Option(None, "--log-file", help="Write the emulator's own log here"),
 ) -> None:
     """Run Google's Pub/Sub emulator in the foreground until SIGINT/SIGTERM."""
-    from pathlib import Path
-
-    from variance.clients.emulator import EmulatorError, start_emulator
-
     # Handlers first: a signal that arrives while the emulator starts must still stop it.
     stop = threading.Event()
 
@@ -54,12 +52,13 @@ def api(
     ),
 ) -> None:
     """Serve the Segment-compatible ingestion API and the management API."""
+    # The server (uvicorn, FastAPI and the routes: over a second to import) only for this
+    # command; the CLI otherwise never imports variance.api.
     import uvicorn
 
     from variance.api.app import DiscardingPublisher, create_app
     from variance.appdb.session import make_engine
     from variance.appdb.session import migrate as run_migrations
-    from variance.clients.emulator import port_is_free
 
     config = settings()
     if not port_is_free(port, host):

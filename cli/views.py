@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import typer
 
-from variance.cli.common import db_session, emit
-from variance.cli.tags import DEFINITION, DEFINITION_FILE, ENTITY_FILTER, ORG, build, entity_option, read_definition
+from variance.cli.common import choice, collect, db_session, emit, request_body
+from variance.cli.tags import DEFINITION, DEFINITION_FILE, ENTITY_FILTER, ORG, read_definition
+from variance.core.vocabulary import EntityType, Visibility
+from variance.workspace import views as service
+from variance.workspace.orgs import act_as
+from variance.workspace.schemas.tags import ViewCreate
 
 app = typer.Typer(help="Views: saved filters in a user's sidebar, personal or team.", no_args_is_help=True)
 
@@ -18,17 +22,13 @@ def create(
     org: str = ORG,
     user: str = USER,
     name: str = typer.Option(..., "--name"),
-    entity: str = typer.Option(..., "--entity", help="contact | account"),
-    visibility: str = typer.Option("personal", "--visibility", help="personal | team (admins)"),
+    entity: EntityType = choice(EntityType, ..., "--entity", help="The view lists contacts or accounts"),
+    visibility: Visibility = choice(Visibility, Visibility.personal, "--visibility", help="team: admins only"),
     definition: str = DEFINITION,
     definition_file: str = DEFINITION_FILE,
 ) -> None:
     """Create a view; prints it."""
-    from variance.cli.acting import principal_for
-    from variance.workspace import views as service
-    from variance.workspace.schemas.tags import ViewCreate
-
-    body = build(
+    body = request_body(
         ViewCreate,
         name=name,
         entity=entity,
@@ -36,23 +36,13 @@ def create(
         definition=read_definition(definition, definition_file),
     )
     with db_session() as session:
-        principal = principal_for(session, org, user)
+        principal = act_as(session, org, user)
         emit(service.describe(session, principal, service.create_view(session, principal, body)))
 
 
 @app.command("list")
-def list_(org: str = ORG, user: str = USER, entity: str = ENTITY_FILTER) -> None:
+def list_(org: str = ORG, user: str = USER, entity: EntityType | None = ENTITY_FILTER) -> None:
     """The user's sidebar: the views they see, favorites first."""
-    from variance.cli.acting import principal_for
-    from variance.workspace import views as service
-
-    kind = entity_option(entity)
     with db_session() as session:
-        principal = principal_for(session, org, user)
-        items, cursor = [], None
-        while True:
-            page, cursor = service.list_views(session, principal, 200, cursor, kind)
-            items += page
-            if cursor is None:
-                break
-        emit(items)
+        principal = act_as(session, org, user)
+        emit(collect(lambda limit, cursor: service.list_views(session, principal, limit, cursor, entity)))

@@ -17,11 +17,15 @@ from typing import Any
 import typer
 
 from variance.cli.common import CliError, settings
+from variance.core.timeutil import format_timestamp
+from variance.core.warehouse import TABLES
 
 app = typer.Typer(help="The local warehouse: list, export and query its tables.", no_args_is_help=True)
 
 
 def _reader():
+    # variance.warehouse.local (DuckDB and pyarrow, about half a second) is imported by the
+    # warehouse commands only, here and below, so no other command pays for it at start-up.
     from variance.warehouse.local import LakeReader
 
     return LakeReader(settings().lake_dir)
@@ -32,15 +36,24 @@ def tables() -> None:
     """Each table with its current row count (the newest row per key)."""
     for name, count in _reader().counts().items():
         _write_line({"table": name, "rows": count})
+    from variance.warehouse.local import mart_files
+
+    reader = _reader()
+    for name in mart_files(settings().lake_dir):  # dbt's marts, after `variance dbt build`
+        _write_line({"table": name, "rows": reader.query(f'select count(*) from "{name}"')[1][0][0]})
 
 
 @app.command("export")
 def export(table: str = typer.Argument(..., help="Table name, e.g. events")) -> None:
     """Print a table's current rows as JSON lines, in key order."""
-    from variance.core.warehouse import TABLES
-
     if table not in TABLES:
-        raise CliError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+        from variance.warehouse.local import mart_files
+
+        marts = mart_files(settings().lake_dir)
+        if table in marts:  # a dbt mart (`variance dbt build`): its rows in a stable order
+            _print_query(f'select * from "{table}" order by all')
+            return
+        raise CliError(f"unknown table {table!r}; tables: {', '.join([*TABLES, *marts])}")
     spec = TABLES[table]
     order = ", ".join(f'"{k}"' for k in spec.key)
     _print_query(f'select * from "{table}" order by {order}')
@@ -80,8 +93,6 @@ def _jsonable(value: Any, is_json: bool) -> Any:
         except ValueError:
             return value
     if isinstance(value, datetime):
-        from variance.core.timeutil import format_timestamp
-
         return format_timestamp(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
     if isinstance(value, date):
         return value.isoformat()

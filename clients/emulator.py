@@ -100,6 +100,46 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    """Something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def listens_on(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` holds the socket listening on ``port``; None where the
+    system cannot tell (no ``/proc``: macOS), so callers then trust the port alone."""
+    inodes, tables_read = set(), 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as lines:
+                next(lines)
+                tables_read += 1
+                for entry in lines:
+                    fields = entry.split()
+                    # local address "HEXIP:HEXPORT", state 0A = LISTEN, inode in column 10
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(f"socket:[{fields[9]}]")
+        except (OSError, StopIteration, IndexError, ValueError):
+            continue
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    if not tables_read:
+        return None
+    for descriptor in descriptors:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{descriptor}") in inodes:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 @dataclass
 class Emulator:
     """A running emulator process; ``host`` is the value for PUBSUB_EMULATOR_HOST."""
@@ -148,21 +188,19 @@ def start_emulator(port: int, host: str = "127.0.0.1", log_path: Path | None = N
             start_new_session=True,  # its own process group, so a stop reaches the whole JVM
         )
     emulator = Emulator(process, host, port, log_path)
-    # The emulator says when it listens; on a taken port it logs a BindException and
-    # keeps running, so an answering port alone could be somebody else's server.
-    ready = f"listening on {port}".encode()
+    # Ready when the port answers. On a taken port the JVM keeps running without
+    # listening, so an answering port could be somebody else's server: check who listens.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        output = log_path.read_bytes()
-        if b"BindException" in output:
-            emulator.stop()
-            raise EmulatorError(f"port {port} on {host} is already in use; choose another with --port")
-        if ready in output:
-            return emulator
         if process.poll() is not None:
             raise EmulatorError(
                 f"the Pub/Sub emulator exited with code {process.returncode} while starting; see {log_path}"
             )
+        if port_answers(port, host):
+            if listens_on(process.pid, port) is False:
+                emulator.stop()
+                raise EmulatorError(f"port {port} on {host} is already in use; choose another with --port")
+            return emulator
         time.sleep(0.05)
     emulator.stop()
     raise EmulatorError(f"the Pub/Sub emulator did not start on {host}:{port} within {timeout:.0f} s; see {log_path}")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from variance.core.mrkdwn import escape
+from variance.core.vocabulary import RowStatus
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ def message_text(match: dict, stream_name: str) -> str:
 class SlackSender:
     """One per outbox path per process; thread-safe."""
 
+    # Beam's local runner makes a PostToSlack per bundle: they (and the restart's catch-up)
+    # share one sent-log and lock per outbox, read from the file once per process.
     _instances: dict[str, SlackSender] = {}
     _lock = threading.Lock()
 
@@ -96,7 +99,7 @@ def post_match(sender: SlackSender, config_provider, match: dict) -> bool:
     """Post a current stream match if its stream has a Slack channel and it was not
     posted yet; True when a message went out. ``config_provider(org_id)`` gives the
     organisation's streams."""
-    if match.get("status") != "current":
+    if match.get("status") != RowStatus.current:
         return False
     stream = config_provider(match["org_id"]).streams.get(match["stream_id"])
     if stream is None or not stream.slack_channel_id:

@@ -29,8 +29,8 @@ behaves like an empty object.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, cast
 
 from sqlglot import exp
 
@@ -68,7 +68,10 @@ def filters_expression(
     parts = [_filter_expression(f, access(source, f.segments)) for f in filters]
     if not parts:
         return exp.true()
-    return exp.and_(*parts, copy=False) if len(parts) > 1 else parts[0]
+    if len(parts) == 1:
+        return parts[0]
+    # sqlglot types and_() as returning a Condition; the node it builds (exp.And) is an Expression.
+    return cast(exp.Expression, exp.and_(*parts, copy=False))
 
 
 def _column(column: str | exp.Expression) -> exp.Expression:
@@ -84,7 +87,7 @@ def _filter_expression(f: PropertyFilter, prop: _Property) -> exp.Expression:
     return exp.not_(positive) if f.op in NEGATED_OPS else positive
 
 
-def _holds(f: PropertyFilter, prop: _Property) -> exp.Expression:
+def _holds(f: PropertyFilter, prop: _Property) -> exp.Expr:
     """The positive form of ``f`` (``equals`` for ``not_equals``); may be NULL."""
     op, value = NEGATED_OPS.get(f.op, f.op), f.value
     if op is FilterOp.EXISTS:
@@ -110,30 +113,29 @@ def _holds(f: PropertyFilter, prop: _Property) -> exp.Expression:
             *prop.timestamp_range_checks(instant),
             compare(this=instant.copy(), expression=_timestamp_literal(micros)),
         )
+    if not isinstance(value, (int, float)):  # only reachable by skipping validation (model_construct)
+        raise ValueError(f"value for op {op.value!r}: {value!r} is not a number")
     return exp.and_(prop.has_kind("number"), compare(this=prop.number(), expression=_double(value)))
 
 
 _COMPARISONS = {FilterOp.GT: exp.GT, FilterOp.GTE: exp.GTE, FilterOp.LT: exp.LT, FilterOp.LTE: exp.LTE}
 
 
-def _equals_any(prop: _Property, values: Sequence[Scalar]) -> exp.Expression:
+def _equals_any(prop: _Property, values: Sequence[Scalar]) -> exp.Expr:
     """Same kind and equal to one of ``values``: one test per kind present in the list."""
     strings = [exp.Literal.string(v) for v in values if isinstance(v, str)]
     booleans = [exp.Boolean(this=v) for v in values if isinstance(v, bool)]
     numbers = [_double(v) for v in values if not isinstance(v, (str, bool))]
-    tests = [
-        exp.and_(prop.has_kind(kind), _one_of(read(), literals))
-        for kind, read, literals in (
-            ("string", prop.string, strings),
-            ("number", prop.number, numbers),
-            ("boolean", prop.boolean, booleans),
-        )
-        if literals
-    ]
+    by_kind: tuple[tuple[Kind, Callable[[], exp.Expression], Sequence[exp.Expr]], ...] = (
+        ("string", prop.string, strings),
+        ("number", prop.number, numbers),
+        ("boolean", prop.boolean, booleans),
+    )
+    tests = [exp.and_(prop.has_kind(kind), _one_of(read(), literals)) for kind, read, literals in by_kind if literals]
     return exp.or_(*tests, copy=False) if len(tests) > 1 else tests[0]
 
 
-def _one_of(read: exp.Expression, literals: list[exp.Expression]) -> exp.Expression:
+def _one_of(read: exp.Expression, literals: Sequence[exp.Expr]) -> exp.Expression:
     if len(literals) == 1:
         return exp.EQ(this=read, expression=literals[0])
     return exp.In(this=read, expressions=literals)
@@ -161,7 +163,7 @@ class _Property(ABC):
         return self._column.copy()
 
     @abstractmethod
-    def has_kind(self, kind: Kind) -> exp.Expression:
+    def has_kind(self, kind: Kind) -> exp.Expr:
         """TRUE when the property is present, not null and of ``kind``."""
 
     @abstractmethod
@@ -222,7 +224,7 @@ class _DuckDBProperty(_Property):
             return _call("json_type", self.column)
         return _call("json_type", self.column, self._pointer(segments))
 
-    def has_kind(self, kind: Kind) -> exp.Expression:
+    def has_kind(self, kind: Kind) -> exp.Expr:
         json_type = self._json_type(self.segments)
         if kind == "present":
             test: exp.Expression = exp.NEQ(this=json_type, expression=_str("NULL"))
@@ -275,7 +277,7 @@ class _BigQueryProperty(_Property):
             node = exp.Bracket(this=node, expressions=[_str(segment)])
         return node
 
-    def has_kind(self, kind: Kind) -> exp.Expression:
+    def has_kind(self, kind: Kind) -> exp.Expr:
         json_type = _call("JSON_TYPE", self._node())
         if kind == "present":
             return exp.NEQ(this=json_type, expression=_str("null"))

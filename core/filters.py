@@ -159,14 +159,14 @@ def _is_number(value: object) -> bool:
 
 def as_double(value: object) -> float | None:
     """The value as the double both implementations compare, or None if not a number."""
-    if not _is_number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):  # _is_number, spelt for the type checker
         return None
     if isinstance(value, int):
         try:
             return float(value)
         except OverflowError:  # rounds past the largest double, as a JSON parser does
             return math.inf if value > 0 else -math.inf
-    return None if math.isnan(value) else value  # type: ignore[arg-type]
+    return None if math.isnan(value) else value
 
 
 def _scalar_error(value: object) -> str | None:
@@ -321,7 +321,7 @@ def _exists(found: Any, value: Any) -> bool:
 def _ordered(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     def test(found: Any, value: Any) -> bool:
         if isinstance(value, str):
-            left = parse_timestamp(found) if isinstance(found, str) else None
+            left: float | int | None = parse_timestamp(found) if isinstance(found, str) else None
             right: float | int | None = parse_timestamp(value)
         else:
             left, right = as_double(found), as_double(value)

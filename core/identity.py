@@ -79,7 +79,9 @@ def account_link_of(
         if account_id is None:
             return None
         name = trait_at(event.traits, name_trait)
-        company = event.traits.get("company") if isinstance(event.traits.get("company"), dict) else {}
+        company = event.traits.get("company")
+        if not isinstance(company, dict):
+            company = {}
         return AccountLink(account_id, name if isinstance(name, str) else None, None, company, "identify_traits")
     if mapping == "email_domain":
         domain = email_domain(event.traits.get("email"))

@@ -27,17 +27,19 @@ import functools
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-ChangeKind = Literal["achieved", "lost"]
-ACHIEVED: ChangeKind = "achieved"
-LOST: ChangeKind = "lost"
+from variance.core.vocabulary import ChangeKind
+
+# Plain strings (the enum's values): a change's kind goes into rows and state as it is.
+ACHIEVED: str = ChangeKind.achieved.value
+LOST: str = ChangeKind.lost.value
 
 # The plain-data layout MilestoneState.to_state() writes (see there), and its version.
 STATE_VERSION = 1
 StateData = tuple[int, int, int | None, int, int | None, int | None, list[int], list[tuple[int, int, int]]]
 _KIND_CODES: dict[str, int] = {ACHIEVED: 0, LOST: 1}
-_KINDS_BY_CODE: tuple[ChangeKind, ...] = (ACHIEVED, LOST)
+_KINDS_BY_CODE: tuple[str, ...] = (ACHIEVED, LOST)
 
 # Dead entries at the front of a sorted list are deleted once they are at least
 # 1/_PRUNE_SHARE of it: deleting a prefix moves the whole list, so doing it on every event
@@ -70,7 +72,7 @@ class Change:
     milestone and entity there is at most one change per instant.
     """
 
-    kind: ChangeKind
+    kind: str  # ChangeKind's value: achieved | lost
     at_us: int
     count: int
 

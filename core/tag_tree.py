@@ -332,7 +332,9 @@ def _milestone_holds(condition: MilestoneCondition, fact: MilestoneFact | None, 
     if condition.status is MilestoneStatus.not_achieved:
         return not achieved
     assert condition.days is not None  # enforced by the model
-    return achieved and fact.achieved_at is not None and fact.achieved_at > now - timedelta(days=condition.days)
+    if fact is None or not fact.achieved or fact.achieved_at is None:
+        return False
+    return fact.achieved_at > now - timedelta(days=condition.days)
 
 
 # --- Tags that use tags ------------------------------------------------------------------

@@ -1,23 +1,24 @@
 """The product's words, defined once: every enum and table name the parts share.
 
 The ORM, the API schemas (their OpenAPI enums), the engine, the CLI's options and the
-warehouse all import these, so a value or a table name is spelt in one place. Each enum is a
-``str`` enum so it compares equal to the plain string stored in a database or a row.
+warehouse all import these, so a value or a table name is spelt in one place. Each is a
+``StrEnum``: it compares equal to, formats as and serialises as the plain string stored in a
+database or a row, so ``f"{WarehouseTable.events}"`` is ``events``.
 """
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """What a user may do in their organisation."""
 
     admin = "admin"
     member = "member"
 
 
-class AccountMapping(str, Enum):
+class AccountMapping(StrEnum):
     """How a connection finds a contact's account (DESIGN.md, "Shared contracts")."""
 
     group = "group"
@@ -25,38 +26,45 @@ class AccountMapping(str, Enum):
     email_domain = "email_domain"
 
 
-class StreamType(str, Enum):
+class StreamType(StrEnum):
     accounts_contacts = "accounts_contacts"
     event_type = "event_type"
 
 
-class Visibility(str, Enum):
+class Visibility(StrEnum):
     personal = "personal"
     team = "team"
 
 
-class EntityType(str, Enum):
+class EntityType(StrEnum):
     """What a milestone, tag, view or follow is about."""
 
     account = "account"
     contact = "contact"
 
 
-class ChangeKind(str, Enum):
+class FavoriteTargetType(StrEnum):
+    """What a user may keep among their favorites."""
+
+    view = "view"
+    stream = "stream"
+
+
+class ChangeKind(StrEnum):
     """A milestone change: reached, or no longer held."""
 
     achieved = "achieved"
     lost = "lost"
 
 
-class RowStatus(str, Enum):
+class RowStatus(StrEnum):
     """Whether a milestone change or stream match still stands, or a correction took it back."""
 
     current = "current"
     retracted = "retracted"
 
 
-class ChangeSource(str, Enum):
+class ChangeSource(StrEnum):
     """Which computation wrote a milestone change."""
 
     streaming = "streaming"
@@ -64,7 +72,7 @@ class ChangeSource(str, Enum):
     recompute = "recompute"
 
 
-class MatchedBy(str, Enum):
+class MatchedBy(StrEnum):
     """Why an event is in a stream."""
 
     follow_contact = "follow:contact"
@@ -72,7 +80,7 @@ class MatchedBy(str, Enum):
     selector = "selector"
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     """Where a dead letter was written: the stage that could not use the message."""
 
     ingest = "ingest"
@@ -82,7 +90,7 @@ class Stage(str, Enum):
     slack = "slack"
 
 
-class WarehouseTable(str, Enum):
+class WarehouseTable(StrEnum):
     """The pipeline's warehouse tables (schemas in ``variance.core.warehouse``)."""
 
     events = "events"
@@ -95,7 +103,7 @@ class WarehouseTable(str, Enum):
     dead_letters = "dead_letters"
 
 
-class ServingTable(str, Enum):
+class ServingTable(StrEnum):
     """The app database's serving tables, which the pipeline keeps for the API to read."""
 
     contacts = "contacts"
@@ -107,7 +115,7 @@ class ServingTable(str, Enum):
     tag_members = "tag_members"
 
 
-class AppTable(str, Enum):
+class AppTable(StrEnum):
     """The app database's configuration tables, written by the workspace."""
 
     organisations = "organisations"

@@ -12,9 +12,27 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from variance.core.vocabulary import WarehouseTable
 
 ColumnType = Literal["STRING", "INT64", "BOOL", "TIMESTAMP", "JSON"]
+
+# A row as the pipeline hands it to a sink: (table name, {column: value}). TIMESTAMP values
+# are int microseconds since the epoch (UTC), JSON values are JSON text. Built through the
+# typed records in ``variance.core.rows``.
+Row = tuple[str, dict[str, Any]]
+
+# The Python type of each column type's values in a row (``type(value)`` exactly: a bool is
+# not an INT64, an enum member is not a STRING).
+PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "STRING": (str,),
+    "INT64": (int,),
+    "BOOL": (bool,),
+    "TIMESTAMP": (int,),
+    "JSON": (str,),
+}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -47,7 +65,7 @@ _ORG = _c("org_id", "STRING", True, "Organisation the row belongs to")
 _RECORDED = _c("recorded_at", "TIMESTAMP", True, "When the pipeline wrote the row; the newest row per key wins")
 
 EVENTS = Table(
-    "events",
+    WarehouseTable.events.value,
     "Every accepted Segment call, as the pipeline attributed it to a contact and account.",
     (
         _ORG,
@@ -75,7 +93,7 @@ EVENTS = Table(
 )
 
 CONTACTS = Table(
-    "contacts",
+    WarehouseTable.contacts.value,
     "One row per identify call: a contact's traits as of that call.",
     (
         _ORG,
@@ -94,7 +112,7 @@ CONTACTS = Table(
 )
 
 ACCOUNTS = Table(
-    "accounts",
+    WarehouseTable.accounts.value,
     "One row per call that named an account (group call, identify traits or email domain).",
     (
         _ORG,
@@ -112,7 +130,7 @@ ACCOUNTS = Table(
 )
 
 CONTACT_ACCOUNT_LINKS = Table(
-    "contact_account_links",
+    WarehouseTable.contact_account_links.value,
     "A contact belongs to an account from linked_at on (until a later link).",
     (
         _ORG,
@@ -128,7 +146,7 @@ CONTACT_ACCOUNT_LINKS = Table(
 )
 
 IDENTITY_LINKS = Table(
-    "identity_links",
+    WarehouseTable.identity_links.value,
     "An anonymousId (or alias previousId) is the user from linked_at on.",
     (
         _ORG,
@@ -143,7 +161,7 @@ IDENTITY_LINKS = Table(
 )
 
 MILESTONE_CHANGES = Table(
-    "milestone_changes",
+    WarehouseTable.milestone_changes.value,
     "A milestone reached or lost by a contact or account; retracted when corrected.",
     (
         _ORG,
@@ -165,7 +183,7 @@ MILESTONE_CHANGES = Table(
 )
 
 STREAM_MATCHES = Table(
-    "stream_matches",
+    WarehouseTable.stream_matches.value,
     "An event (or milestone change) routed into a stream.",
     (
         _ORG,
@@ -185,7 +203,7 @@ STREAM_MATCHES = Table(
 )
 
 DEAD_LETTERS = Table(
-    "dead_letters",
+    WarehouseTable.dead_letters.value,
     "Messages the pipeline could not use, or events it skipped for a stage, with the reason.",
     (
         _c("org_id", "STRING", False),
@@ -214,6 +232,27 @@ TABLES: dict[str, Table] = {
         DEAD_LETTERS,
     )
 }
+
+
+def invalid_reason(table: Table, row: dict) -> str | None:
+    """Why ``row`` cannot be written to ``table`` (None when it can). JSON text is not
+    parsed here; each back end checks it the way its warehouse will."""
+    if not isinstance(row, dict):
+        return f"a row must be a dict, got {type(row).__name__}"
+    unknown = row.keys() - set(table.column_names)
+    if unknown:
+        return f"unknown columns {sorted(unknown)}"
+    for column in table.columns:
+        value = row.get(column.name)
+        if value is None:
+            if column.required:
+                return f"column {column.name} is required"
+            continue
+        if type(value) not in PYTHON_TYPES[column.type]:
+            return f"column {column.name} ({column.type}) got {type(value).__name__}"
+        if type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
+            return f"column {column.name} ({column.type}) is out of the 64-bit range"
+    return None
 
 
 def row_key(table: Table, row: dict) -> str:

@@ -11,18 +11,25 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from variance.core.bus import Source
 from variance.core.engine.batch import run_batch
-from variance.core.engine.engine import dead_letter_row
-from variance.core.events import ParseError, parse_archive_line
+from variance.core.events import ParseError, SignalEvent, parse_archive_line
+from variance.core.rows import dead_letter
 from variance.core.segment import SpecError, loads_untrusted
 from variance.core.settings import Settings
+from variance.core.vocabulary import Stage
+from variance.core.warehouse import Row
 from variance.pipelines import progress
 from variance.pipelines.config_source import AppDatabaseConfig
-from variance.pipelines.sinks import write_sinks
+from variance.pipelines.sinks import ROWS, WriteSignals
+from variance.transforms.messages import ACTIVITY, DEAD_LETTERS, EVENTS
+from variance.transforms.signals import tag_outputs
 
-DEAD = "dead_letters"
 
-
+@beam.typehints.with_input_types(str)
+@beam.typehints.with_output_types(tuple[str, SignalEvent])
 class ParseArchiveLineFn(beam.DoFn):
+    """A line of a Segment archive -> (org_id, SignalEvent); a bad line -> its dead-letter
+    row on ``DEAD_LETTERS``."""
+
     def __init__(self, source: Source):
         self.source = source
 
@@ -34,25 +41,26 @@ class ParseArchiveLineFn(beam.DoFn):
             call = loads_untrusted(line.encode("utf-8", "surrogatepass"))
             event = parse_archive_line(call, self.source)
         except (SpecError, ParseError) as exc:
-            yield beam.pvalue.TaggedOutput(
-                DEAD,
-                (DEAD, dead_letter_row(self.source.org_id, "parse", str(exc), None, line, time.time_ns() // 1000)),
-            )
+            letter = dead_letter(self.source.org_id, Stage.parse, str(exc), None, line, time.time_ns() // 1000)
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, letter.as_row())
             return
         yield (event.org_id, event)
 
 
+@beam.typehints.with_input_types(tuple[str, Iterable[SignalEvent]])
+@beam.typehints.with_output_types(Row)
 class ComputeOrgBatch(beam.DoFn):
-    """All of one organisation's events through the engine in event-time order."""
+    """All of one organisation's events through the engine in event-time order: warehouse
+    rows on the main output, the engine's activity rows on ``ACTIVITY``."""
 
     def __init__(self, config_provider, as_of_us: int, lateness_us: int):
         self.config_provider = config_provider
         self.as_of_us = as_of_us
         self.lateness_us = lateness_us
 
-    def process(self, element) -> Iterable:
+    def process(self, element):
         org_id, events = element
-        yield from run_batch(self.config_provider(org_id), events, self.as_of_us, self.lateness_us)
+        yield from tag_outputs(run_batch(self.config_provider(org_id), events, self.as_of_us, self.lateness_us))
 
 
 def build_backfill(p: beam.Pipeline, files: list[str], source: Source, settings: Settings, as_of_us: int):
@@ -63,15 +71,17 @@ def build_backfill(p: beam.Pipeline, files: list[str], source: Source, settings:
         if len(files) > 1
         else p | "Read" >> beam.io.ReadFromText(files[0])
     )
-    parsed = lines | "Parse" >> beam.ParDo(ParseArchiveLineFn(source)).with_outputs(DEAD, main="events")
-    rows = (
-        parsed.events
+    parsed = lines | "Parse" >> beam.ParDo(ParseArchiveLineFn(source)).with_outputs(DEAD_LETTERS, main=EVENTS)
+    computed = (
+        parsed[EVENTS]
         | "ByOrganisation" >> beam.GroupByKey()
-        | "Engine" >> beam.ParDo(ComputeOrgBatch(config, as_of_us, lateness_us))
+        | "Engine" >> beam.ParDo(ComputeOrgBatch(config, as_of_us, lateness_us)).with_outputs(ACTIVITY, main=ROWS)
     )
-    everything = (rows, parsed[DEAD]) | "AllRows" >> beam.Flatten()
-    write_sinks(everything, settings, synchronous=True)
-    return everything
+    # No daily activity counts: the serving rebuild at the pipeline's next start counts
+    # them from the events. No Slack: a backfill posts nothing.
+    rows = (computed[ROWS], parsed[DEAD_LETTERS]) | "WarehouseRows" >> beam.Flatten()
+    {ROWS: rows} | "WriteSignals" >> WriteSignals(settings, synchronous=True)
+    return rows
 
 
 def run_backfill(files: list[str], source: Source, settings: Settings, as_of_us: int, options: PipelineOptions):

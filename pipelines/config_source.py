@@ -17,6 +17,7 @@ import time
 
 import orjson
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from variance.appdb.models import Connection, Follow, Milestone, Stream, StreamSelector
 from variance.appdb.session import make_engine, session_factory
@@ -25,8 +26,10 @@ from variance.core.filters import PropertyFilter
 
 log = logging.getLogger(__name__)
 
+# Every DoFn instance unpickles its own AppDatabaseConfig (one per bundle on the local
+# runner), so the snapshots and each database's session factory live in the process.
 _CACHE: dict[tuple[str, str], tuple[float, OrgConfig]] = {}
-_ENGINES: dict[str, object] = {}
+_SESSIONS: dict[str, sessionmaker[Session]] = {}
 _LOCK = threading.Lock()
 
 
@@ -82,11 +85,11 @@ class AppDatabaseConfig:
         self.database_url = database_url
         self.refresh_s = refresh_s
 
-    def _sessions(self):
+    def _sessions(self) -> sessionmaker[Session]:
         with _LOCK:
-            factory = _ENGINES.get(self.database_url)
+            factory = _SESSIONS.get(self.database_url)
             if factory is None:
-                factory = _ENGINES[self.database_url] = session_factory(make_engine(self.database_url))
+                factory = _SESSIONS[self.database_url] = session_factory(make_engine(self.database_url))
             return factory
 
     def __call__(self, org_id: str) -> OrgConfig:

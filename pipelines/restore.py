@@ -27,42 +27,55 @@ from dataclasses import dataclass, field
 import orjson
 
 from variance.core.engine.config import MilestoneSpec, OrgConfig
-from variance.core.engine.engine import OrgEngine, Row
-from variance.core.events import SignalEvent
+from variance.core.engine.engine import OrgEngine
+from variance.core.events import SEGMENT_TYPE_TO_KIND, SignalEvent
+from variance.core.milestone_engine import Change
+from variance.core.rows import (
+    ContactAccountLinkRecord,
+    EventRecord,
+    IdentityLinkRecord,
+    MilestoneChangeRecord,
+)
 from variance.core.settings import Settings
-from variance.core.warehouse import TABLES
+from variance.core.vocabulary import ChangeSource, RowStatus, WarehouseTable
+from variance.core.warehouse import Row
+from variance.serving import SERVED_WAREHOUSE_TABLES
 
 log = logging.getLogger(__name__)
+
+# The Segment call type of each event kind a milestone can count (Milestone events are
+# not in the warehouse's events table).
+_SEGMENT_TYPES = {kind.value: segment_type for segment_type, kind in SEGMENT_TYPE_TO_KIND.items()}
 
 
 def event_from_row(row: dict) -> SignalEvent:
     """A warehouse events row back as the event the engine saw."""
+    record = EventRecord.from_row(row)
     return SignalEvent(
-        org_id=row["org_id"],
-        connection_id=row["connection_id"],
-        connection_name=row["connection_name"],
-        message_id=row["message_id"],
-        type=row["type"],
-        event_time=row["event_time"],
-        received_at=row["received_at"],
-        user_id=row.get("user_id"),
-        anonymous_id=row.get("anonymous_id"),
-        group_id=row.get("group_id"),
-        previous_id=(orjson.loads(row["raw"]) if row.get("raw") else {}).get("previousId")
-        if row["type"] == "alias"
+        org_id=record.org_id,
+        connection_id=record.connection_id,
+        connection_name=record.connection_name,
+        message_id=record.message_id,
+        type=record.type,
+        event_time=record.event_time,
+        received_at=record.received_at,
+        user_id=record.user_id,
+        anonymous_id=record.anonymous_id,
+        group_id=record.group_id,
+        previous_id=(orjson.loads(record.raw) if record.raw else {}).get("previousId")
+        if record.type == "alias"
         else None,
-        name=row.get("name"),
-        properties=orjson.loads(row["properties"]) if row.get("properties") else {},
-        traits=orjson.loads(row["traits"]) if row.get("traits") else {},
-        context=orjson.loads(row["context"]) if row.get("context") else {},
+        name=record.name,
+        properties=orjson.loads(record.properties) if record.properties else {},
+        traits=orjson.loads(record.traits) if record.traits else {},
+        context=orjson.loads(record.context) if record.context else {},
         raw={},
     )
 
 
 def milestone_history(reader, org_id: str, spec: MilestoneSpec, since_us: int | None) -> list[SignalEvent]:
     """The events a milestone may count: its kind (and name), since ``since_us``."""
-    kind_types = {"Page": "page", "Screen": "screen", "Action": "track", "Identify": "identify", "Group": "group"}
-    segment_type = kind_types.get(spec.kind)
+    segment_type = _SEGMENT_TYPES.get(spec.kind)
     if segment_type is None:
         return []
     where = ["org_id = $org", "type = $type"]
@@ -73,7 +86,7 @@ def milestone_history(reader, org_id: str, spec: MilestoneSpec, since_us: int | 
     if since_us is not None:
         where.append("epoch_us(event_time) >= $since")
         params["since"] = since_us
-    rows = reader.current("events", " and ".join(where), params, order_by="event_time, message_id")
+    rows = reader.current(WarehouseTable.events.value, " and ".join(where), params, order_by="event_time, message_id")
     return [event_from_row(r) for r in rows]
 
 
@@ -91,6 +104,8 @@ class LakeHistory:
         return milestone_history(LakeReader(self.lake_dir), org_id, spec, None)
 
 
+# Beam pickles the provider into every DoFn instance (one per bundle on the local runner):
+# the engines live here so that each is handed out once per process, not once per copy.
 _RESTORED: dict[int, dict[str, OrgEngine]] = {}
 _TOKENS = itertools.count(1)
 _LOCK = threading.Lock()
@@ -131,12 +146,17 @@ def restore(settings: Settings, reader, config_provider, now_us: int) -> Restore
     result = Restored()
     for (org_id,) in orgs:
         config: OrgConfig = config_provider(org_id)
-        engine = OrgEngine(org_id, lateness_us=lateness, dedupe_us=dedupe, source="recompute")
+        engine = OrgEngine(org_id, lateness_us=lateness, dedupe_us=dedupe, source=ChangeSource.recompute.value)
         engine.configure(config)
-        for row in reader.current("identity_links", "org_id = $org", {"org": org_id}, order_by="linked_at"):
-            engine.identity.link_user(row["anonymous_id"], row["user_id"], row["linked_at"], row["message_id"])
-        for row in reader.current("contact_account_links", "org_id = $org", {"org": org_id}, order_by="linked_at"):
-            engine.identity.link_account(row["contact_id"], row["account_id"], row["linked_at"], row["message_id"])
+        by_org = {"org": org_id}
+        for row in reader.current(WarehouseTable.identity_links.value, "org_id = $org", by_org, order_by="linked_at"):
+            user = IdentityLinkRecord.from_row(row)
+            engine.identity.link_user(user.anonymous_id, user.user_id, user.linked_at, user.message_id)
+        for row in reader.current(
+            WarehouseTable.contact_account_links.value, "org_id = $org", by_org, order_by="linked_at"
+        ):
+            link = ContactAccountLinkRecord.from_row(row)
+            engine.identity.link_account(link.contact_id, link.account_id, link.linked_at, link.message_id)
         _, seen = reader.query(
             "select message_id, epoch_us(event_time) from events where org_id = $org and epoch_us(event_time) >= $since",
             {"org": org_id, "since": now_us - max(lateness, dedupe)},
@@ -150,7 +170,7 @@ def restore(settings: Settings, reader, config_provider, now_us: int) -> Restore
             result.events_read += len(history)
             recomputed += engine.restore_milestone(spec, history, now_us)
         engine.as_of = now_us
-        engine.source = "streaming"
+        engine.source = ChangeSource.streaming.value
         result.repairs += _repairs(reader, org_id, config, recomputed, now_us, lateness, engine)
         result.engines[org_id] = engine
     result.seconds = time.monotonic() - started
@@ -160,40 +180,45 @@ def restore(settings: Settings, reader, config_provider, now_us: int) -> Restore
 def _repairs(reader, org_id, config, recomputed: list[Row], now_us: int, lateness: int, engine: OrgEngine) -> list[Row]:
     """Rows that make the warehouse's current milestone changes those the history gives,
     within the range the pipeline may still change (older history is final)."""
-    fresh = {row["change_id"]: row for table, row in recomputed if table == "milestone_changes"}
+    fresh: dict[str, MilestoneChangeRecord] = {}
+    for table, row in recomputed:
+        if table == WarehouseTable.milestone_changes:
+            change = MilestoneChangeRecord.from_row(row)
+            fresh[change.change_id] = change
     written = {
-        row["change_id"]: row
-        for row in reader.current("milestone_changes", "org_id = $org and status = 'current'", {"org": org_id})
+        change.change_id: change
+        for change in map(
+            MilestoneChangeRecord.from_row,
+            reader.current(
+                WarehouseTable.milestone_changes.value,
+                "org_id = $org and status = $status",
+                {"org": org_id, "status": RowStatus.current.value},
+            ),
+        )
     }
     repairs: list[Row] = []
-    for change_id, row in fresh.items():
+    for change_id, change in fresh.items():
         if change_id not in written:
             repairs += engine.change_rows(
-                config.milestones[row["milestone_id"]], row["entity_id"], _as_change(row), "current"
+                config.milestones[change.milestone_id], change.entity_id, _as_change(change), RowStatus.current.value
             )
-    for change_id, row in written.items():
-        spec = config.milestones.get(row["milestone_id"])
-        if spec is None or spec.version != row["milestone_version"] or change_id in fresh:
+    for change_id, change in written.items():
+        spec = config.milestones.get(change.milestone_id)
+        if spec is None or spec.version != change.milestone_version or change_id in fresh:
             continue
-        open_range = spec.window_us is None or row["changed_at"] >= now_us - lateness
+        open_range = spec.window_us is None or change.changed_at >= now_us - lateness
         if open_range:
-            repairs += engine.change_rows(spec, row["entity_id"], _as_change(row), "retracted")
+            repairs += engine.change_rows(spec, change.entity_id, _as_change(change), RowStatus.retracted.value)
     for table, row in repairs:
-        if table == "milestone_changes":
-            row["source"] = "recompute"
+        if table == WarehouseTable.milestone_changes:
+            row["source"] = ChangeSource.recompute.value
     return repairs
 
 
-def _as_change(row: dict):
-    from variance.core.milestone_engine import Change
-
-    return Change(row["kind"], row["changed_at"], row["count"])
+def _as_change(change: MilestoneChangeRecord) -> Change:
+    return Change(change.kind, change.changed_at, change.count)
 
 
 def serving_tables(reader, org_id: str) -> dict[str, Iterable[dict]]:
     """The warehouse's current rows of one organisation, for rebuilding the serving tables."""
-    return {
-        name: reader.iter_current(name, "org_id = $org", {"org": org_id})
-        for name in TABLES
-        if name in ("events", "contacts", "accounts", "contact_account_links", "milestone_changes", "stream_matches")
-    }
+    return {name: reader.iter_current(name, "org_id = $org", {"org": org_id}) for name in SERVED_WAREHOUSE_TABLES}

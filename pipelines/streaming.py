@@ -10,7 +10,7 @@ from variance.core import bus
 from variance.core.settings import Settings
 from variance.pipelines.config_source import AppDatabaseConfig
 from variance.pipelines.runner import is_local
-from variance.pipelines.sinks import write_sinks
+from variance.pipelines.sinks import ACKS, DAILY_ACTIVITY, ROWS, WriteSignals
 from variance.transforms.activity import CountDailyActivity
 from variance.transforms.messages import Envelope, ReceivedMessage
 from variance.transforms.parse import ParseMessages
@@ -53,7 +53,7 @@ def build_signals(
     if wake_orgs:
         wake = p | "WakeRestored" >> beam.Create([(org_id, Envelope(None)) for org_id in wake_orgs])
         events = (events, wake) | "WithWakeUps" >> beam.Flatten()
-    rows = events | "ComputeSignals" >> ComputeSignals(
+    signals = events | "ComputeSignals" >> ComputeSignals(
         config,
         lateness_us,
         dedupe_us,
@@ -62,17 +62,15 @@ def build_signals(
         initial_engines=initial_engines,
         refresh_s=settings.config_refresh_s,
     )
-    activity = (
-        rows
-        | "ActivityOnly" >> beam.Filter(lambda r: r[0] == "activity")
-        | "ActivityRow" >> beam.Map(lambda r: r[1])
-        | "CountDailyActivity" >> CountDailyActivity(int(settings.allowed_lateness.total_seconds()))
+    daily_activity = signals.activity | "CountDailyActivity" >> CountDailyActivity(
+        int(settings.allowed_lateness.total_seconds())
     )
-    everything = (rows, parsed.dead_letters, activity) | "AllRows" >> beam.Flatten()
-    write_sinks(
-        everything, settings, ack_settings=settings if local else None, synchronous=synchronous, slack_config=config
-    )
-    return everything
+    rows = (signals.rows, parsed.dead_letters) | "WarehouseRows" >> beam.Flatten()
+    to_write = {ROWS: rows, DAILY_ACTIVITY: daily_activity}
+    if local:  # on Dataflow the runner acknowledges
+        to_write[ACKS] = (signals.acks, parsed.acks) | "Acks" >> beam.Flatten()
+    to_write | "WriteSignals" >> WriteSignals(settings, synchronous=synchronous, slack_config=config)
+    return rows
 
 
 def run_streaming(

@@ -89,3 +89,30 @@ def sample_calls(
                     }
                 )
     return calls
+
+
+def send_with_segment(calls: list[dict[str, Any]], write_key: str, host: str) -> int:
+    """Send ``calls`` (as ``sample_calls`` makes them) with Segment's own Python library,
+    as a customer's backend would; returns how many were sent. Needs the
+    ``segment-analytics-python`` package (in requirements.txt, not in the package)."""
+    from segment.analytics import Client
+
+    client = Client(write_key=write_key, host=host, sync_mode=True)
+    for original in calls:
+        call = dict(original)
+        kind = call.pop("type")
+        common = {
+            "timestamp": datetime.fromisoformat(call.pop("timestamp")),
+            "message_id": call.pop("messageId"),
+            "context": call.pop("context", None),
+        }
+        if kind == "identify":
+            client.identify(user_id=call["userId"], traits=call["traits"], **common)
+        elif kind == "group":
+            client.group(user_id=call["userId"], group_id=call["groupId"], traits=call["traits"], **common)
+        elif kind == "track":
+            client.track(user_id=call["userId"], event=call["event"], properties=call["properties"], **common)
+        else:
+            client.page(user_id=call["userId"], name=call["name"], properties=call["properties"], **common)
+    client.flush()
+    return len(calls)

@@ -9,7 +9,9 @@ from sqlalchemy import bindparam, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from variance.appdb.models import DailyActivityRow, EventTypeRow, Stream, StreamItemRow
+from variance.core.events import EventKind
 from variance.core.timeutil import from_micros
+from variance.core.vocabulary import RowStatus
 from variance.serving.fold import CatalogFold
 from variance.serving.sql import chunked, earliest, latest, upsert
 
@@ -48,7 +50,7 @@ def write_stream_items(
     for key, (_, row) in sorted(matches.items()):
         if key[:2] not in streams:
             result.skipped += 1
-        elif row["status"] == "current":
+        elif row["status"] == RowStatus.current:
             items.append(_item(key, row, payloads, change_payloads))
         else:
             retracted.append({"o": key[0], "s": key[1], "m": key[2]})
@@ -92,7 +94,7 @@ def _item(key, row: dict, payloads, change_payloads) -> dict:
     org_id, stream_id, message_id = key
     connection, properties = payloads.get((org_id, message_id), (None, None))
     if properties is None:
-        properties = change_payloads.get((org_id, message_id), "{}") if row["kind"] == "Milestone" else "{}"
+        properties = change_payloads.get((org_id, message_id), "{}") if row["kind"] == EventKind.milestone else "{}"
     return {
         "org_id": org_id,
         "stream_id": stream_id,

@@ -17,13 +17,33 @@ from typing import Any
 
 import orjson
 
+from variance.core.events import EventKind
+from variance.core.rows import ACTIVITY
 from variance.core.timeutil import from_micros
+from variance.core.vocabulary import EntityType, RowStatus, ServingTable, WarehouseTable
+from variance.core.warehouse import Row
 
-Row = tuple[str, dict]
 Order = tuple[int, str]  # (event time or link time, message id): later wins
 
-NOT_SERVED = frozenset({"identity_links", "dead_letters", "activity"})
-_PROFILE_KINDS = frozenset({"Identify", "Group"})  # their stream items show traits, not properties
+# The warehouse tables the serving tables are built from, in the order ``rebuild`` reads
+# them: stream matches before events, so only the events of retained items keep a payload.
+SERVED_WAREHOUSE_TABLES: tuple[str, ...] = tuple(
+    t.value
+    for t in (
+        WarehouseTable.stream_matches,
+        WarehouseTable.milestone_changes,
+        WarehouseTable.contacts,
+        WarehouseTable.accounts,
+        WarehouseTable.contact_account_links,
+        WarehouseTable.events,
+    )
+)
+# Everything ``apply_rows`` takes: those, and the pipeline's daily activity counts.
+SERVING_INPUTS = frozenset({*SERVED_WAREHOUSE_TABLES, ServingTable.daily_activity.value})
+# Rows the pipeline emits that the serving tables do not hold (counted as ignored).
+NOT_SERVED = frozenset({WarehouseTable.identity_links.value, WarehouseTable.dead_letters.value, ACTIVITY})
+_PROFILE_KINDS = frozenset({EventKind.identify.value, EventKind.group.value})  # items show traits, not properties
+_CURRENT = RowStatus.current.value
 
 
 def json_object(text: Any) -> dict:
@@ -165,7 +185,7 @@ class Fold:
         entry.first_us, entry.last_us, entry.count = min(entry.first_us, t), max(entry.last_us, t), entry.count + 1
         if self.rebuild:
             day = from_micros(t).date().isoformat()
-            for entity_type, entity_id in (("contact", contact), ("account", account)):
+            for entity_type, entity_id in ((EntityType.contact.value, contact), (EntityType.account.value, account)):
                 if entity_id:
                     daily_key = (org_id, entity_type, entity_id, day, kind, name)
                     self.daily[daily_key] = self.daily.get(daily_key, 0) + 1
@@ -200,7 +220,7 @@ class Fold:
         self._account(org_id, row["account_id"]).seen(t)
 
     def _change(self, row: dict) -> None:
-        if self.rebuild and row.get("status") != "current":
+        if self.rebuild and row.get("status") != _CURRENT:
             return
         key = (row["org_id"], row["milestone_id"], row["entity_id"])
         order = (row.get("recorded_at") or 0, self.rows)
@@ -211,7 +231,7 @@ class Fold:
 
     def _match(self, row: dict) -> None:
         if self.rebuild:
-            if row.get("status") == "current":
+            if row.get("status") == _CURRENT:
                 self._keep_newest(row)
             return
         key = (row["org_id"], row["stream_id"], row["message_id"])
@@ -262,11 +282,13 @@ class Fold:
 
 
 _HANDLERS = {
-    "events": Fold._event,
-    "contacts": Fold._identify,
-    "accounts": Fold._account_call,
-    "contact_account_links": Fold._link,
-    "milestone_changes": Fold._change,
-    "stream_matches": Fold._match,
-    "daily_activity": Fold._daily,
+    WarehouseTable.events.value: Fold._event,
+    WarehouseTable.contacts.value: Fold._identify,
+    WarehouseTable.accounts.value: Fold._account_call,
+    WarehouseTable.contact_account_links.value: Fold._link,
+    WarehouseTable.milestone_changes.value: Fold._change,
+    WarehouseTable.stream_matches.value: Fold._match,
+    ServingTable.daily_activity.value: Fold._daily,
 }
+if set(_HANDLERS) != SERVING_INPUTS:  # one list of inputs: a handler per input, no other
+    raise RuntimeError(f"serving handlers {sorted(_HANDLERS)} are not the inputs {sorted(SERVING_INPUTS)}")

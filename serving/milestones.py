@@ -30,9 +30,10 @@ from sqlalchemy.orm import Session
 
 from variance.appdb.models import Milestone, MilestoneStatusRow
 from variance.core.timeutil import from_micros, to_micros
+from variance.core.vocabulary import ChangeKind, RowStatus
 from variance.serving.sql import chunked, read_for_update, upsert
 
-ACHIEVED, LOST = "achieved", "lost"
+ACHIEVED, LOST = ChangeKind.achieved.value, ChangeKind.lost.value
 _STATUS = MilestoneStatusRow.__table__
 
 
@@ -71,7 +72,7 @@ def resolve(changes: list[dict], stored: Stored | None, threshold: int) -> Outco
     retracted: set[tuple[int, str]] = set()
     for row in changes:
         change = Change(row["changed_at"], row["kind"], row["count"])
-        if row["status"] == "current":
+        if row["status"] == RowStatus.current:
             current[(change.at_us, change.kind)] = change
         else:
             retracted.add((change.at_us, change.kind))

@@ -15,11 +15,10 @@ from variance.appdb.models import (
     MilestoneStatusRow,
     StreamItemRow,
 )
-from variance.serving.fold import Fold
+from variance.core.vocabulary import WarehouseTable
+from variance.serving.fold import SERVED_WAREHOUSE_TABLES, Fold
 from variance.serving.writer import DEFAULT_STREAM_RETENTION, ServingStats, write_fold
 
-# Stream matches come before events, so only the events of retained items keep their payload.
-_ORDER = ("stream_matches", "milestone_changes", "contacts", "accounts", "contact_account_links", "events")
 _SERVING = (ContactRow, AccountRow, MilestoneStatusRow, StreamItemRow, EventTypeRow, DailyActivityRow)
 
 
@@ -47,8 +46,8 @@ def rebuild(
     windows skipped as too late), and catalog counts are set, not added.
     """
     fold = Fold(retention=stream_retention, rebuild=True)
-    for table in _ORDER:
-        if table == "events":
+    for table in SERVED_WAREHOUSE_TABLES:
+        if table == WarehouseTable.events:
             fold.wanted_payloads = fold.matched_payload_keys()
         for row in tables.get(table, ()):
             if row.get("org_id") != org_id:

@@ -7,9 +7,10 @@ from dataclasses import dataclass, fields
 
 from sqlalchemy.orm import Session
 
+from variance.core.warehouse import Row
 from variance.serving.entities import write_accounts, write_contacts
 from variance.serving.feeds import write_daily_activity, write_event_types, write_stream_items
-from variance.serving.fold import Fold, Row
+from variance.serving.fold import Fold
 from variance.serving.milestones import write_statuses
 
 DEFAULT_STREAM_RETENTION = 500

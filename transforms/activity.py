@@ -11,11 +11,15 @@ Beam never drops silently what the engine let through.
 
 from __future__ import annotations
 
+from typing import Any
+
 import apache_beam as beam
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Duration
 
+from variance.core.rows import DailyActivityRecord
 from variance.core.timeutil import from_micros
+from variance.core.warehouse import Row
 
 DAY_S = 86_400
 EARLY_FIRING_S = 5
@@ -30,22 +34,16 @@ class _ToRow(beam.DoFn):
     def process(self, element, w=beam.DoFn.WindowParam):
         (org_id, entity_type, entity_id, kind, name), count = element
         day = from_micros(int(w.start.micros)).date().isoformat()
-        yield (
-            "daily_activity",
-            {
-                "org_id": org_id,
-                "entity_type": entity_type,
-                "entity_id": entity_id,
-                "day": day,
-                "kind": kind,
-                "name": name,
-                "count": count,
-            },
-        )
+        yield DailyActivityRecord(
+            org_id=org_id, entity_type=entity_type, entity_id=entity_id, day=day, kind=kind, name=name, count=count
+        ).as_row()
 
 
+@beam.typehints.with_input_types(dict[str, Any])
+@beam.typehints.with_output_types(Row)
 class CountDailyActivity(beam.PTransform):
-    """``activity`` rows -> ``daily_activity`` rows (running counts per UTC day)."""
+    """The engine's activity rows (``ActivityRecord`` dicts) -> ``daily_activity`` rows
+    (``DailyActivityRecord``: running counts per UTC day) for the serving tables."""
 
     def __init__(self, allowed_lateness_s: int):
         super().__init__()

@@ -1,5 +1,6 @@
 """Parse and validate bus messages into typed events; anything bad goes to dead letters
-with the stage and the reason, and is acknowledged only once that dead letter is durable."""
+with the stage and the reason. A bad message the sink must acknowledge goes to ``ACKS``
+with its dead letter, so the lake writer acknowledges it only once that is durable."""
 
 from __future__ import annotations
 
@@ -9,19 +10,21 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from variance.core import bus
-from variance.core.engine.engine import dead_letter_row
 from variance.core.events import ParseError, parse_bus_message
-from variance.transforms.messages import Envelope, ReceivedMessage, ack_row
+from variance.core.rows import dead_letter
+from variance.core.vocabulary import Stage, WarehouseTable
+from variance.transforms.messages import ACKS, DEAD_LETTERS, EVENTS, Ack, Envelope, ReceivedMessage
 
-DEAD_LETTERS = "dead_letters"
 
-
+@beam.typehints.with_input_types(ReceivedMessage)
+@beam.typehints.with_output_types(tuple[str, Envelope])
 class ParseMessageFn(beam.DoFn):
-    """ReceivedMessage -> (org_id, Envelope), or dead-letter rows on the DEAD_LETTERS output."""
+    """ReceivedMessage -> (org_id, Envelope); a bad message -> its dead-letter row on
+    ``DEAD_LETTERS``, or, with an ack id, an ``Ack`` carrying that row on ``ACKS``."""
 
     def __init__(self) -> None:
         self.parsed = Metrics.counter("variance", "events_parsed")
-        self.dead = Metrics.counter("variance", "dead_letters")
+        self.dead = Metrics.counter("variance", WarehouseTable.dead_letters.value)
 
     def process(self, message: ReceivedMessage):
         try:
@@ -30,27 +33,28 @@ class ParseMessageFn(beam.DoFn):
             self.dead.inc()
             attributes = dict(message.attributes)
             rejected = attributes.get(bus.REJECTED)
-            stage = "ingest" if rejected else "parse"
-            reason = rejected or str(exc)
-            row = dead_letter_row(
+            letter = dead_letter(
                 attributes.get(bus.ORG_ID),
-                stage,
-                reason,
+                Stage.ingest if rejected else Stage.parse,
+                rejected or str(exc),
                 attributes.get(bus.MESSAGE_ID),
                 message.data,
                 time.time_ns() // 1000,
                 attributes,
             )
-            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, (DEAD_LETTERS, row))
             if message.ack_id:
-                yield beam.pvalue.TaggedOutput(DEAD_LETTERS, ack_row(message.ack_id))
+                yield beam.pvalue.TaggedOutput(ACKS, Ack(message.ack_id, (letter.as_row(),)))
+            else:
+                yield beam.pvalue.TaggedOutput(DEAD_LETTERS, letter.as_row())
             return
         self.parsed.inc()
         yield (event.org_id, Envelope(event, message.ack_id))
 
 
+@beam.typehints.with_input_types(ReceivedMessage)
 class ParseMessages(beam.PTransform):
-    """Outputs ``events`` (keyed by organisation) and ``dead_letters`` (warehouse rows)."""
+    """Outputs ``events`` ((org_id, Envelope)), ``dead_letters`` (warehouse rows) and
+    ``acks`` (``Ack``: a dead-lettered message to acknowledge, with its dead letter)."""
 
     def expand(self, messages):
-        return messages | "Parse" >> beam.ParDo(ParseMessageFn()).with_outputs(DEAD_LETTERS, main="events")
+        return messages | "Parse" >> beam.ParDo(ParseMessageFn()).with_outputs(DEAD_LETTERS, ACKS, main=EVENTS)

@@ -5,15 +5,20 @@ an event-time timer: the engine knows the next instant at which a change can hap
 (an arrival, or the expiry that brings a count below its threshold), and a change is a
 fact at its time, so nothing is emitted before the watermark passes it. A timer set in
 the past (an out-of-order event that corrects emitted history) fires at once.
+
+Outputs (tagged): ``rows`` (warehouse rows), ``activity`` (the engine's activity rows, for
+the daily activity counts) and ``acks`` (``Ack``: a message to acknowledge, with the
+warehouse rows it produced, which then are not on ``rows``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Timestamp
@@ -21,7 +26,10 @@ from apache_beam.utils.timestamp import Timestamp
 from variance.core.engine.config import MilestoneSpec, OrgConfig
 from variance.core.engine.engine import OrgEngine
 from variance.core.events import SignalEvent
-from variance.transforms.messages import ack_row
+from variance.core.rows import ACTIVITY as ACTIVITY_ROWS
+from variance.core.vocabulary import WarehouseTable
+from variance.core.warehouse import Row
+from variance.transforms.messages import ACKS, ACTIVITY, ROWS, Ack, Envelope
 from variance.transforms.state_coders import engine_state_coder
 
 ConfigProvider = Callable[[str], OrgConfig]
@@ -29,6 +37,21 @@ ConfigProvider = Callable[[str], OrgConfig]
 HistoryProvider = Callable[[str, MilestoneSpec], Iterable[SignalEvent]]
 # Engines rebuilt from the warehouse when the pipeline starts (None: start empty).
 InitialEngines = Callable[[str], "OrgEngine | None"]
+
+
+def tag_outputs(rows: Iterable[Row], ack_id: str | None = None) -> Iterator[Row | TaggedOutput]:
+    """The engine's rows on their outputs: activity rows on ``ACTIVITY``, warehouse rows on
+    the main output or, for a message to acknowledge (``ack_id``), with it on ``ACKS``."""
+    warehouse: list[Row] = []
+    for row in rows:
+        if row[0] == ACTIVITY_ROWS:
+            yield TaggedOutput(ACTIVITY, row[1])
+        elif ack_id is None:
+            yield row
+        else:
+            warehouse.append(row)
+    if ack_id is not None:
+        yield TaggedOutput(ACKS, Ack(ack_id, tuple(warehouse)))
 
 
 class _OrgSignalsBase(beam.DoFn):
@@ -50,9 +73,10 @@ class _OrgSignalsBase(beam.DoFn):
         self._dedupe_us = dedupe_us
         self._history = history
         self._initial_engines = initial_engines
-        self.events = Metrics.counter("variance", "events")
-        self.changes = Metrics.counter("variance", "milestone_changes")
-        self.matches = Metrics.counter("variance", "stream_matches")
+        # Named after the tables they land in (events counts every event processed, duplicates too).
+        self.events = Metrics.counter("variance", WarehouseTable.events.value)
+        self.changes = Metrics.counter("variance", WarehouseTable.milestone_changes.value)
+        self.matches = Metrics.counter("variance", WarehouseTable.stream_matches.value)
 
     def _engine(self, org_id: str, state) -> tuple[OrgEngine, list]:
         """The organisation's engine, configured with the current snapshot; rows from
@@ -73,9 +97,9 @@ class _OrgSignalsBase(beam.DoFn):
 
     def _count(self, rows) -> None:
         for table, _ in rows:
-            if table == "milestone_changes":
+            if table == WarehouseTable.milestone_changes:
                 self.changes.inc()
-            elif table == "stream_matches":
+            elif table == WarehouseTable.stream_matches:
                 self.matches.inc()
 
     def _arm(self, engine: OrgEngine, timer, event_time: int | None = None) -> None:
@@ -97,9 +121,7 @@ class _OrgSignalsBase(beam.DoFn):
             rows = rows + engine.process(envelope.event)
             self.events.inc()
         self._count(rows)
-        yield from rows
-        if envelope.ack_id:
-            yield ack_row(envelope.ack_id)
+        yield from tag_outputs(rows, envelope.ack_id or None)
         self._arm(engine, timer, envelope.event.event_time if envelope.event is not None else None)
         if engine.wake_at is None:
             engine.wake_at = time.time() + self._refresh_s
@@ -109,7 +131,7 @@ class _OrgSignalsBase(beam.DoFn):
     def _refresh(self, org_id, state, timer, refresh):
         engine, recomputed = self._engine(org_id, state)
         self._count(recomputed)
-        yield from recomputed
+        yield from tag_outputs(recomputed)
         self._arm(engine, timer)
         engine.wake_at = time.time() + self._refresh_s
         refresh.set(Timestamp.of(engine.wake_at))
@@ -119,7 +141,7 @@ class _OrgSignalsBase(beam.DoFn):
         engine, recomputed = self._engine(org_id, state)
         rows = recomputed + engine.advance(fired_at.micros)
         self._count(rows)
-        yield from rows
+        yield from tag_outputs(rows)
         self._arm(engine, timer)
         state.write(engine)
 
@@ -131,6 +153,8 @@ def _signals_fn(in_process_state: bool) -> type[_OrgSignalsBase]:
     # the refresh interval even when no event of the organisation arrives.
     refresh_spec = TimerSpec("refresh", TimeDomain.REAL_TIME)
 
+    @beam.typehints.with_input_types(tuple[str, Envelope])
+    @beam.typehints.with_output_types(Row)
     class SignalsFn(_OrgSignalsBase):
         def process(
             self,
@@ -169,8 +193,10 @@ InProcessSignalsFn = _signals_fn(True)
 PickledSignalsFn = _signals_fn(False)
 
 
+@beam.typehints.with_input_types(tuple[str, Envelope])
 class ComputeSignals(beam.PTransform):
-    """(org_id, Envelope) -> warehouse rows, ``activity`` rows, and ack rows.
+    """(org_id, Envelope) -> tagged outputs ``rows`` (warehouse rows, the main output),
+    ``activity`` (activity rows) and ``acks`` (``Ack``s, each with its message's rows).
 
     ``in_process_state`` keeps each engine as a live object (Beam's local runners);
     otherwise it is pickled into Beam state (Dataflow)."""
@@ -190,4 +216,4 @@ class ComputeSignals(beam.PTransform):
         self._fn = fn_class(config_provider, lateness_us, dedupe_us, history, initial_engines, refresh_s)
 
     def expand(self, keyed_events):
-        return keyed_events | "OrgEngine" >> beam.ParDo(self._fn)
+        return keyed_events | "OrgEngine" >> beam.ParDo(self._fn).with_outputs(ACTIVITY, ACKS, main=ROWS)

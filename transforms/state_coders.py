@@ -15,6 +15,8 @@ import threading
 
 from apache_beam.coders import Coder
 
+# The local runner "encodes" each engine as a token naming the live object here: its
+# state never leaves the process, so pickling a whole engine per event would be waste.
 _OBJECTS: dict[int, object] = {}
 _TOKENS = itertools.count(1)
 _LOCK = threading.Lock()

@@ -13,8 +13,8 @@ only after its rows are safe: a crash before then means a redelivery, and the ro
 make the second write harmless (the newest row per key wins).
 
 A row that can never be written (a missing required column, a value of the wrong type,
-JSON that does not parse) does not block the rest: it becomes a ``dead_letters`` row
-with stage ``warehouse`` and the reason, and is logged.
+JSON that does not parse) does not block the rest: it becomes a dead-letter row with
+stage ``warehouse`` and the reason, and is logged.
 """
 
 from __future__ import annotations
@@ -26,26 +26,34 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from variance.core.engine.engine import dead_letter_row
+from variance.core.rows import dead_letter
 from variance.core.timeutil import now_micros
-from variance.core.warehouse import TABLES, Table
+from variance.core.vocabulary import Stage, WarehouseTable
+from variance.core.warehouse import PYTHON_TYPES, TABLES, Row, Table, invalid_reason
 
 if TYPE_CHECKING:
     from variance.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Row = tuple[str, dict]
-OnDurable = Callable[[list[Any]], None]
+# Re-exported for the back ends: the schema's own checks live with the schema, in the core.
+__all__ = [
+    "PYTHON_TYPES",
+    "BufferedWriter",
+    "OnDurable",
+    "Row",
+    "UnknownTableError",
+    "WarehouseReader",
+    "WarehouseWriteError",
+    "WarehouseWriter",
+    "invalid_reason",
+    "open_reader",
+    "open_writer",
+    "rejected_row",
+    "table_of",
+]
 
-PYTHON_TYPES: dict[str, tuple[type, ...]] = {
-    "STRING": (str,),
-    "INT64": (int,),
-    "BOOL": (bool,),
-    "TIMESTAMP": (int,),
-    "JSON": (str,),
-}
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+OnDurable = Callable[[list[Any]], None]
 
 
 class WarehouseWriteError(RuntimeError):
@@ -96,37 +104,16 @@ class WarehouseReader(Protocol):
     def query(self, sql: str, params: dict | None = None) -> tuple[list[str], list[tuple]]: ...
 
 
-def invalid_reason(table: Table, row: dict) -> str | None:
-    """Why ``row`` cannot be written to ``table`` (None when it can). JSON text is not
-    parsed here; each back end checks it the way its warehouse will."""
-    if not isinstance(row, dict):
-        return f"a row must be a dict, got {type(row).__name__}"
-    unknown = row.keys() - set(table.column_names)
-    if unknown:
-        return f"unknown columns {sorted(unknown)}"
-    for column in table.columns:
-        value = row.get(column.name)
-        if value is None:
-            if column.required:
-                return f"column {column.name} is required"
-            continue
-        if type(value) not in PYTHON_TYPES[column.type]:
-            return f"column {column.name} ({column.type}) got {type(value).__name__}"
-        if type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
-            return f"column {column.name} ({column.type}) is out of the 64-bit range"
-    return None
-
-
 def rejected_row(table: str, row: object, reason: str) -> dict:
     """The dead letter recording a row no warehouse can take, with what it was."""
     fields = row if isinstance(row, dict) else {}
     org = fields.get("org_id") if isinstance(fields.get("org_id"), str) else None
     message = fields.get("message_id") if isinstance(fields.get("message_id"), str) else None
     payload = json.dumps({"table": table, "row": row}, default=repr, sort_keys=True)
-    return dead_letter_row(org, "warehouse", f"{table}: {reason}", message, payload, now_micros())
+    return dead_letter(org, Stage.warehouse, f"{table}: {reason}", message, payload, now_micros()).as_dict()
 
 
-_WRITE_LAST = {"milestone_changes": 1, "events": 2}
+_WRITE_LAST = {WarehouseTable.milestone_changes.value: 1, WarehouseTable.events.value: 2}
 
 
 class BufferedWriter:
@@ -178,10 +165,9 @@ class BufferedWriter:
     def append(self, rows: Iterable[Row], tokens: Iterable[Any] = ()) -> None:
         """Buffer rows (``(table, row)``) and the tokens to report once they are durable.
         Raises ``UnknownTableError`` (buffering nothing) for a table the schema lacks."""
-        rows = list(rows)
+        # By the schema's own name: a WarehouseTable member would print as its qualified name.
+        rows = [(table_of(name).name, row) for name, row in rows]
         tokens = list(tokens)
-        for name, _row in rows:
-            table_of(name)
         with self._lock:
             if self._closing:
                 raise RuntimeError("append on a closed warehouse writer")

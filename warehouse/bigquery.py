@@ -37,13 +37,16 @@ from apache_beam.io.gcp.internal.clients.bigquery import TableSchema
 from google.cloud import bigquery
 
 from variance.core.timeutil import format_timestamp, to_micros
-from variance.core.warehouse import TABLES, Table, row_key
+from variance.core.warehouse import DEAD_LETTERS, TABLES, Table, row_key
 from variance.warehouse import BufferedWriter, OnDurable, invalid_reason, rejected_row, table_of
 
 if TYPE_CHECKING:
     from variance.core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# WriteTableToBigQuery's outputs: the raw failures, and their dead-letter rows (DEAD_LETTERS.name).
+FAILED_ROWS = "failed_rows"
 
 # Errors BigQuery will give again however often a row is re-sent (Beam's own list).
 PERMANENT_REASONS = frozenset(RetryStrategy._NON_TRANSIENT_ERRORS)
@@ -209,7 +212,7 @@ class WriteTableToBigQuery(beam.PTransform):
         failed = written[BigQueryWriteFn.FAILED_ROWS_WITH_ERRORS]
         rejected = failed | "FailedToDeadLetters" >> beam.Map(_failed_to_dead_letter(self.table))
         dead_letters = (requests[_ToInsert.INVALID], rejected) | "DeadLetters" >> beam.Flatten()
-        return {"failed_rows": failed, "dead_letters": dead_letters}
+        return {FAILED_ROWS: failed, DEAD_LETTERS.name: dead_letters}
 
 
 def write_to_bigquery(table: str, project: str, dataset: str, **options: Any) -> WriteTableToBigQuery:
@@ -247,12 +250,12 @@ class WriteWarehouseToBigQuery(beam.PTransform):
         routed = rows | "ByTable" >> beam.ParDo(_Route()).with_outputs(*TABLES)
         letters = []
         for name in TABLES:
-            if name == "dead_letters":
+            if name == DEAD_LETTERS.name:
                 continue
             result = routed[name] | f"Write_{name}" >> self._writer(name)
-            letters.append(result["dead_letters"])
-        all_letters = (routed["dead_letters"], *letters) | "AllDeadLetters" >> beam.Flatten()
-        return all_letters | "Write_dead_letters" >> self._writer("dead_letters")
+            letters.append(result[DEAD_LETTERS.name])
+        all_letters = (routed[DEAD_LETTERS.name], *letters) | "AllDeadLetters" >> beam.Flatten()
+        return all_letters | f"Write_{DEAD_LETTERS.name}" >> self._writer(DEAD_LETTERS.name)
 
 
 # -- outside Beam ----------------------------------------------------------------------------
@@ -341,7 +344,7 @@ class BigQueryWriter(BufferedWriter):
         if letters:
             for row in letters:
                 log.warning("a %s row goes to dead_letters: %s", table, row["reason"])
-            lost = self._insert("dead_letters", letters)
+            lost = self._insert(DEAD_LETTERS.name, letters)
             if lost:  # dead letters have stable ids: sending the rows again is harmless
                 raise RuntimeError(f"{len(lost)} dead letters for {table} were not inserted: {lost[0][1]}")
         return retry

@@ -37,7 +37,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from variance.core.warehouse import TABLES, Column, Table
+from variance.core.warehouse import DEAD_LETTERS, TABLES, Column, Table
 from variance.warehouse import PYTHON_TYPES, BufferedWriter, OnDurable, invalid_reason, rejected_row, table_of
 
 log = logging.getLogger(__name__)
@@ -381,10 +381,10 @@ class LakeWriter(BufferedWriter):
             for _row, reason in rejected:
                 log.warning("a row of %s cannot be written (%s); it goes to dead_letters", table, reason)
             letters = [rejected_row(table, row, reason) for row, reason in rejected]
-            letters_data, unwritable = rows_to_arrow(TABLES["dead_letters"], letters)
+            letters_data, unwritable = rows_to_arrow(DEAD_LETTERS, letters)
             if unwritable:  # the dead letters we build are always valid; never drop silently
                 raise ValueError(f"dead letters for rejected {table} rows are invalid: {unwritable[0][1]}")
-            write_parquet(self.lake_dir / "dead_letters" / self._next_name(), letters_data)
+            write_parquet(self.lake_dir / DEAD_LETTERS.name / self._next_name(), letters_data)
         if len(data):
             write_parquet(self.lake_dir / table / self._next_name(), data)
         return []
@@ -570,6 +570,12 @@ class LakeReader:
         named = [name for name in TABLES if re.search(rf"\b{name}\b", sql, re.IGNORECASE)]
         for name in named or list(TABLES):
             cursor.execute(f"create or replace temp view {_quote_name(name)} as {self._view_sql(cursor, name)}")
+        for name, path in mart_files(self.lake_dir).items():  # dbt's marts, published whole
+            if re.search(rf"\b{re.escape(name)}\b", sql, re.IGNORECASE):
+                cursor.execute(
+                    f"create or replace temp view {_quote_name(name)} as "
+                    f"select * from read_parquet({_quote_literal(str(path))})"
+                )
 
     def _view_sql(self, cursor, name: str) -> str:
         table = TABLES[name]
@@ -589,3 +595,28 @@ class LakeReader:
 def _first_line(exc: BaseException) -> str:
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+# -- dbt's marts ----------------------------------------------------------------------------
+
+MARTS_FOLDER = "marts"
+
+
+def marts_dir(lake_dir: Path | str) -> Path:
+    """Where ``variance dbt build`` publishes dbt's marts: one Parquet file per model or
+    team view, each written under a temporary name and renamed, so readers see it whole."""
+    return Path(lake_dir) / MARTS_FOLDER
+
+
+def mart_files(lake_dir: Path | str) -> dict[str, Path]:
+    """Each published mart by name (never a pipeline table's name), sorted by name."""
+    folder = marts_dir(lake_dir)
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return {}
+    return {
+        name[: -len(".parquet")]: folder / name
+        for name in names
+        if name.endswith(".parquet") and not name.startswith(".") and name[: -len(".parquet")] not in TABLES
+    }

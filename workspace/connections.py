@@ -9,11 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from variance.appdb import stamps
-from variance.appdb.models import AccountMapping, Connection
+from variance.appdb.models import Connection
 from variance.appdb.types import utcnow
 from variance.core import credentials
 from variance.core.bus import Source
 from variance.core.ids import new_id
+from variance.core.vocabulary import AccountMapping
 from variance.workspace.errors import Conflict, InvalidInput, NotFound
 from variance.workspace.pagination import paginate
 from variance.workspace.schemas.connections import (

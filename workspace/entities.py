@@ -22,15 +22,25 @@ from sqlalchemy.orm import Session
 from variance.appdb.models import (
     AccountRow,
     ContactRow,
+    EventTypeRow,
     Milestone,
     MilestoneStatusRow,
     SmartTag,
     TagMemberRow,
     search_key,
 )
+from variance.core.events import EventKind, EventTypeRef
+from variance.core.vocabulary import EntityType
 from variance.workspace import keyset
 from variance.workspace.errors import InvalidInput, NotFound
-from variance.workspace.schemas.entities import AccountOut, ContactOut, EntityMilestone, EntitySort, EntityTag
+from variance.workspace.schemas.entities import (
+    AccountOut,
+    ContactOut,
+    EntityMilestone,
+    EntitySort,
+    EntityTag,
+    EventTypeOut,
+)
 
 _TRAIT_PATH = re.compile(r"^[A-Za-z0-9_\- ]{1,100}(\.[A-Za-z0-9_\- ]{1,100}){0,9}$")
 _MAX_CHAR = "\U0010ffff"
@@ -213,10 +223,18 @@ class _Entity:
 
 
 _CONTACTS = _Entity(
-    "contact", ContactRow, ContactRow.contact_id, (ContactRow.search_name, ContactRow.email), _contact_out
+    EntityType.contact.value,
+    ContactRow,
+    ContactRow.contact_id,
+    (ContactRow.search_name, ContactRow.email),
+    _contact_out,
 )
 _ACCOUNTS = _Entity(
-    "account", AccountRow, AccountRow.account_id, (AccountRow.search_name, AccountRow.domain), _account_out
+    EntityType.account.value,
+    AccountRow,
+    AccountRow.account_id,
+    (AccountRow.search_name, AccountRow.domain),
+    _account_out,
 )
 
 
@@ -278,3 +296,31 @@ def list_accounts(
 
 def get_account(session: Session, org_id: str, account_id: str) -> AccountOut:
     return _get(session, _ACCOUNTS, org_id, account_id)
+
+
+def list_event_types(
+    session: Session, org_id: str, kind: EventKind | None, q: str | None, limit: int, cursor: str | None
+) -> tuple[list[EventTypeOut], str | None]:
+    """The catalog of event types that really arrived, by kind and name, so users choose
+    from them; ``q`` is a prefix of the name."""
+    query = select(EventTypeRow).where(EventTypeRow.org_id == org_id)
+    if kind:
+        query = query.where(EventTypeRow.kind == kind.value)
+    if q:
+        query = query.where(_prefix(EventTypeRow.name, q))
+    rows = session.scalars(keyset.page(query, [EventTypeRow.kind, EventTypeRow.name], False, limit, cursor)).all()
+    next_cursor = keyset.encode((rows[limit - 1].kind, rows[limit - 1].name)) if len(rows) > limit else None
+    items = []
+    for row in rows[:limit]:
+        ref = EventTypeRef(kind=row.kind, name=row.name or None)
+        items.append(
+            EventTypeOut(
+                kind=ref.kind,
+                name=ref.name,
+                label=ref.label(),
+                first_seen_at=row.first_seen_at,
+                last_seen_at=row.last_seen_at,
+                count=row.count,
+            )
+        )
+    return items, next_cursor

@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 
 from variance.appdb.models import Favorite, Stream, User, View
 from variance.core.ids import new_id
+from variance.core.vocabulary import FavoriteTargetType
 from variance.workspace import keyset
-from variance.workspace import streams as stream_service
 from variance.workspace.errors import Conflict, InvalidInput, NotFound
-from variance.workspace.orgs import Principal
-from variance.workspace.schemas.tags import FavoriteList, FavoriteOrder, FavoriteOut, FavoriteSet, FavoriteTargetType
+from variance.workspace.principals import Principal
+from variance.workspace.schemas.tags import FavoriteList, FavoriteOrder, FavoriteOut, FavoriteSet
+from variance.workspace.visibility import visible_streams, visible_views
 
 MAX_FAVORITES = 200
 
@@ -48,17 +49,15 @@ def favorite_positions(session: Session, user_id: str, target_type: str) -> dict
 
 def _visible_names(session: Session, principal: Principal, targets: Sequence[tuple[str, str]]) -> dict:
     """(target type, id) -> name for the targets the principal can see."""
-    from variance.workspace import views as view_service
-
     names: dict[tuple[str, str], str] = {}
     view_ids = [i for t, i in targets if t == FavoriteTargetType.view.value]
     stream_ids = [i for t, i in targets if t == FavoriteTargetType.stream.value]
     if view_ids:
-        rows = session.execute(select(View.id, View.name).where(View.id.in_(view_ids), view_service.visible(principal)))
+        rows = session.execute(select(View.id, View.name).where(View.id.in_(view_ids), visible_views(principal)))
         names.update(((FavoriteTargetType.view.value, i), n) for i, n in rows)
     if stream_ids:
         rows = session.execute(
-            select(Stream.id, Stream.name).where(Stream.id.in_(stream_ids), stream_service.visible(principal))
+            select(Stream.id, Stream.name).where(Stream.id.in_(stream_ids), visible_streams(principal))
         )
         names.update(((FavoriteTargetType.stream.value, i), n) for i, n in rows)
     return names

@@ -9,13 +9,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from variance.appdb.models import EntityType, Follow, Stream, StreamType
+from variance.appdb.models import Follow, Stream
 from variance.core.ids import new_id
+from variance.core.vocabulary import EntityType, StreamType, Visibility
 from variance.workspace import streams as stream_service
 from variance.workspace.errors import InvalidInput, NotFound
-from variance.workspace.orgs import Principal
 from variance.workspace.pagination import paginate
+from variance.workspace.principals import Principal
 from variance.workspace.schemas.streams import FollowCreate, FollowOut, FollowResult
+from variance.workspace.visibility import visible_streams
 
 
 def to_out(follow: Follow) -> FollowOut:
@@ -30,9 +32,7 @@ def to_out(follow: Follow) -> FollowOut:
 
 
 def _default_stream(session: Session, principal: Principal) -> Stream:
-    stream = session.scalar(
-        select(Stream).where(Stream.owner_user_id == principal.user_id, Stream.is_default.is_(True))
-    )
+    stream = stream_service.default_stream(session, principal.user_id)
     if stream is None:
         raise NotFound("you have no default stream; create one and pass its id in stream_ids")
     return stream
@@ -90,8 +90,8 @@ def unfollow(
     else:
         streams = [
             s
-            for s in session.scalars(select(Stream).where(stream_service.visible(principal)))
-            if s.visibility == "personal" or principal.is_admin
+            for s in session.scalars(select(Stream).where(visible_streams(principal)))
+            if s.visibility == Visibility.personal.value or principal.is_admin
         ]
     removed = 0
     for stream in streams:
@@ -122,9 +122,7 @@ def entity_followers(
     query = (
         select(Follow)
         .join(Stream, Stream.id == Follow.stream_id)
-        .where(
-            stream_service.visible(principal), Follow.entity_type == entity_type.value, Follow.entity_id == entity_id
-        )
+        .where(visible_streams(principal), Follow.entity_type == entity_type.value, Follow.entity_id == entity_id)
     )
     rows, next_cursor = paginate(session, query, Follow.id, limit, cursor)
     return [to_out(r) for r in rows], next_cursor

@@ -7,15 +7,17 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from variance.appdb.models import EntityType, Milestone, MilestoneStatusRow
+from variance.appdb.models import Milestone, MilestoneStatusRow
 from variance.appdb.types import utcnow
 from variance.core.durations import parse_duration
 from variance.core.events import EventTypeRef
 from variance.core.filters import PropertyFilter
 from variance.core.ids import new_id
+from variance.core.vocabulary import EntityType
 from variance.workspace.errors import Conflict, InvalidInput, NotFound
 from variance.workspace.pagination import paginate
 from variance.workspace.schemas.milestones import MilestoneCreate, MilestoneOut, MilestoneUpdate
+from variance.workspace.tags import lock_definitions, milestone_references
 
 # What a milestone counts; a change to any of these is a new version.
 _MEANING = ("entity", "event", "filters", "threshold", "window")
@@ -120,8 +122,6 @@ def update_milestone(session: Session, org_id: str, milestone_id: str, body: Mil
             raise InvalidInput(field, "must not be null")
     before = describe(session, milestone)
     if "entity" in changes and body.entity is not None and body.entity.value != milestone.entity:
-        from variance.workspace.tags import lock_definitions, milestone_references
-
         lock_definitions(session, org_id)
         users = milestone_references(session, org_id, milestone_id)
         if users:
@@ -152,8 +152,6 @@ def update_milestone(session: Session, org_id: str, milestone_id: str, body: Mil
 def delete_milestone(session: Session, org_id: str, milestone_id: str) -> None:
     """Refused while smart tags or views use it; the pipeline stops evaluating it."""
     milestone = get_milestone(session, org_id, milestone_id)
-    from variance.workspace.tags import lock_definitions, milestone_references
-
     lock_definitions(session, org_id)
     users = milestone_references(session, org_id, milestone_id)
     if users:

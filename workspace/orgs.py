@@ -1,4 +1,4 @@
-"""Organisations, their users and API tokens."""
+"""Organisations: creating one with its first admin, finding one, and acting inside one."""
 
 from __future__ import annotations
 
@@ -7,23 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from variance.appdb.models import ApiToken, Organisation, Role, User
-from variance.core import credentials
+from variance.appdb.models import Organisation, User
 from variance.core.ids import new_id
-from variance.workspace.errors import InvalidInput, Unauthorized
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: every management request acts inside ``org_id``."""
-
-    org_id: str
-    user_id: str
-    role: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.admin.value
+from variance.core.vocabulary import Role
+from variance.workspace.errors import InvalidInput, NotFound
+from variance.workspace.principals import Principal, issue_token
+from variance.workspace.streams import create_default_stream
 
 
 @dataclass(frozen=True)
@@ -42,20 +31,6 @@ def _clean_name(value: str, field: str = "name", max_len: int = 200) -> str:
     return value
 
 
-def issue_token(session: Session, user: User) -> str:
-    token = credentials.new_secret(credentials.TOKEN_PREFIX)
-    session.add(
-        ApiToken(
-            id=new_id("tok"),
-            org_id=user.org_id,
-            user_id=user.id,
-            token_digest=credentials.digest(token),
-            hint=credentials.hint(token),
-        )
-    )
-    return token
-
-
 def create_org(
     session: Session, name: str, admin_name: str = "Admin", admin_email: str = "admin@localhost"
 ) -> CreatedOrg:
@@ -71,31 +46,34 @@ def create_org(
     )
     session.add(admin)
     session.flush()
-    from variance.workspace.users import create_default_stream
-
     create_default_stream(session, admin)
     token = issue_token(session, admin)
     session.flush()
     return CreatedOrg(org=org, admin=admin, token=token)
 
 
-def authenticate_token(session: Session, token: str) -> Principal:
-    if not token or not token.startswith(credentials.TOKEN_PREFIX):
-        raise Unauthorized("a valid API token is required: send `Authorization: Bearer <token>`")
-    row = session.execute(
-        select(ApiToken.token_digest, User.id, User.org_id, User.role)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_digest == credentials.digest(token))
-    ).first()
-    if row is None or not credentials.matches(token, row[0]):
-        raise Unauthorized("a valid API token is required: send `Authorization: Bearer <token>`")
-    return Principal(org_id=row[2], user_id=row[1], role=row[3])
-
-
 def get_org(session: Session, org_id: str) -> Organisation:
-    from variance.workspace.errors import NotFound
-
     org = session.get(Organisation, org_id)
     if org is None:
         raise NotFound(f"no organisation {org_id!r}; create one with `variance orgs create NAME`")
     return org
+
+
+def act_as(session: Session, org_id: str, user_id: str | None = None) -> Principal:
+    """Whom a command acts as when no token says who is calling (the CLI): the user
+    ``user_id`` of the organisation, or without one its first admin (by id). The rules
+    then hold them to the same permissions as the API would."""
+    get_org(session, org_id)
+    if user_id:
+        user = session.get(User, user_id)
+        if user is None or user.org_id != org_id:
+            raise NotFound(
+                f"no user {user_id!r} in organisation {org_id!r}; list them with `variance users list --org {org_id}`"
+            )
+    else:
+        user = session.scalars(
+            select(User).where(User.org_id == org_id, User.role == Role.admin.value).order_by(User.id)
+        ).first()
+        if user is None:
+            raise NotFound(f"organisation {org_id!r} has no admin; pass --user")
+    return Principal(org_id=org_id, user_id=user.id, role=user.role)

@@ -11,27 +11,52 @@ from __future__ import annotations
 import json
 
 import orjson
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from variance.appdb.models import Favorite, Follow, Stream, StreamItemRow, StreamSelector, StreamType, Visibility
+from variance.appdb.models import Favorite, Follow, Stream, StreamItemRow, StreamSelector, User
 from variance.appdb.types import utcnow
 from variance.core.ids import new_id
+from variance.core.vocabulary import FavoriteTargetType, StreamType, Visibility
 from variance.workspace import keyset
 from variance.workspace.errors import Conflict, Forbidden, InvalidInput, NotFound
-from variance.workspace.orgs import Principal
+from variance.workspace.favorites import favorite_positions
+from variance.workspace.principals import Principal
 from variance.workspace.schemas.streams import Selector, SlackChannel, StreamCreate, StreamOut, StreamUpdate
+from variance.workspace.visibility import visible_streams
+
+_STREAM = FavoriteTargetType.stream.value
 
 
-def visible(principal: Principal):
-    """SQL condition: streams the principal may see."""
-    return (Stream.org_id == principal.org_id) & or_(
-        Stream.visibility == Visibility.team.value, Stream.owner_user_id == principal.user_id
+def default_stream_name(user_name: str) -> str:
+    return f"{user_name}'s Stream"
+
+
+def create_default_stream(session: Session, user: User) -> Stream:
+    """The user's own Accounts & Contacts stream ("NAME's Stream"), where follows go by default."""
+    stream = Stream(
+        id=new_id("str"),
+        org_id=user.org_id,
+        name=default_stream_name(user.name),
+        type=StreamType.accounts_contacts.value,
+        visibility=Visibility.personal.value,
+        owner_user_id=user.id,
+        is_default=True,
     )
+    session.add(stream)
+    return stream
+
+
+def default_stream(session: Session, user_id: str) -> Stream | None:
+    return session.scalar(select(Stream).where(Stream.owner_user_id == user_id, Stream.is_default.is_(True)))
+
+
+def default_stream_id(session: Session, user_id: str) -> str | None:
+    return session.scalar(select(Stream.id).where(Stream.owner_user_id == user_id, Stream.is_default.is_(True)))
 
 
 def get_visible(session: Session, principal: Principal, stream_id: str) -> Stream:
-    stream = session.scalar(select(Stream).where(Stream.id == stream_id, visible(principal)))
+    stream = session.scalar(select(Stream).where(Stream.id == stream_id, visible_streams(principal)))
     if stream is None:
         raise NotFound(f"no stream {stream_id!r} visible to you in this organisation")
     return stream
@@ -64,13 +89,6 @@ def selectors_of(session: Session, stream_ids: list[str]) -> dict[str, list[Sele
     return out
 
 
-def favorite_positions(session: Session, user_id: str, target_type: str) -> dict[str, int]:
-    # The favorites service checks stream visibility with this module: imported late.
-    from variance.workspace.favorites import favorite_positions as positions
-
-    return positions(session, user_id, target_type)
-
-
 def to_out(stream: Stream, selectors: list[Selector] | None = None, favorite_position: int | None = None) -> StreamOut:
     channel = (
         SlackChannel(id=stream.slack_channel_id, name=stream.slack_channel_name or stream.slack_channel_id)
@@ -96,7 +114,7 @@ def describe(session: Session, principal: Principal, stream: Stream) -> StreamOu
     return to_out(
         stream,
         selectors_of(session, [stream.id])[stream.id],
-        favorite_positions(session, principal.user_id, "stream").get(stream.id),
+        favorite_positions(session, principal.user_id, _STREAM).get(stream.id),
     )
 
 
@@ -176,7 +194,7 @@ def delete_stream(session: Session, principal: Principal, stream_id: str) -> Non
     if stream.is_default:
         raise Conflict("a user's default stream cannot be deleted", field="stream_id")
     session.execute(delete(StreamItemRow).where(StreamItemRow.stream_id == stream.id))
-    session.execute(delete(Favorite).where(Favorite.target_type == "stream", Favorite.target_id == stream.id))
+    session.execute(delete(Favorite).where(Favorite.target_type == _STREAM, Favorite.target_id == stream.id))
     session.execute(delete(Follow).where(Follow.stream_id == stream.id))
     session.execute(delete(StreamSelector).where(StreamSelector.stream_id == stream.id))
     session.delete(stream)
@@ -191,8 +209,8 @@ def list_streams(
     A user sees a bounded number of streams (their own plus the team's), so the order
     is computed over ids in memory and the page's rows are loaded by id.
     """
-    favorites = favorite_positions(session, principal.user_id, "stream")
-    ids = session.scalars(select(Stream.id).where(visible(principal))).all()
+    favorites = favorite_positions(session, principal.user_id, _STREAM)
+    ids = session.scalars(select(Stream.id).where(visible_streams(principal))).all()
     keyed = sorted((0, favorites[i], i) if i in favorites else (1, 0, i) for i in ids)
     if cursor:
         after = keyset.decode(cursor, 3)

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from variance.appdb.models import EntityType, Milestone, Organisation, SmartTag, TagMemberRow, User, View, Visibility
+from variance.appdb.models import Milestone, Organisation, SmartTag, TagMemberRow, User, View
 from variance.appdb.types import utcnow
 from variance.core.ids import new_id
 from variance.core.tag_tree import (
@@ -31,11 +31,15 @@ from variance.core.tag_tree import (
     referenced_tags,
     walk,
 )
+from variance.core.vocabulary import EntityType, Visibility
 from variance.workspace.errors import Conflict, InvalidInput, NotFound
 from variance.workspace.pagination import paginate
 from variance.workspace.schemas.tags import TagCreate, TagOut, TagUpdate
 
-_PLURAL = {EntityType.account.value: "accounts", EntityType.contact.value: "contacts"}
+
+def _plural(entity: str) -> str:
+    """How messages name the entities of a kind: ``accounts``, ``contacts``."""
+    return f"{EntityType(entity).value}s"
 
 
 # --- Checking a definition against the organisation ----------------------------------------
@@ -89,7 +93,7 @@ def _check_milestones(session: Session, org_id: str, entity: str, definition: Co
         if milestone.entity != entity:
             raise InvalidInput(
                 field,
-                f"milestone {milestone.name!r} is evaluated per {milestone.entity}; this {what} is over {_PLURAL[entity]}",
+                f"milestone {milestone.name!r} is evaluated per {milestone.entity}; this {what} is over {_plural(entity)}",
             )
 
 
@@ -113,7 +117,7 @@ def _check_tags(session: Session, org_id: str, entity: str, definition: Conditio
         if used.entity != entity:
             raise InvalidInput(
                 field,
-                f"smart tag {used.name!r} is carried by {_PLURAL[used.entity]}; this {what} is over {_PLURAL[entity]}",
+                f"smart tag {used.name!r} is carried by {_plural(used.entity)}; this {what} is over {_plural(entity)}",
             )
 
 

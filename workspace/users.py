@@ -6,34 +6,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from variance.appdb.models import Role, Stream, StreamType, User, Visibility
+from variance.appdb.models import User
 from variance.core.ids import new_id
+from variance.core.vocabulary import Role
 from variance.workspace.errors import Conflict, InvalidInput, NotFound
-from variance.workspace.orgs import issue_token
 from variance.workspace.pagination import paginate
+from variance.workspace.principals import issue_token
 from variance.workspace.schemas.users import UserCreate, UserOut, UserUpdate, UserWithToken
-
-
-def default_stream_name(user_name: str) -> str:
-    return f"{user_name}'s Stream"
-
-
-def create_default_stream(session: Session, user: User) -> Stream:
-    stream = Stream(
-        id=new_id("str"),
-        org_id=user.org_id,
-        name=default_stream_name(user.name),
-        type=StreamType.accounts_contacts.value,
-        visibility=Visibility.personal.value,
-        owner_user_id=user.id,
-        is_default=True,
-    )
-    session.add(stream)
-    return stream
-
-
-def default_stream_id(session: Session, user_id: str) -> str | None:
-    return session.scalar(select(Stream.id).where(Stream.owner_user_id == user_id, Stream.is_default.is_(True)))
+from variance.workspace.streams import create_default_stream, default_stream, default_stream_id, default_stream_name
 
 
 def to_out(session: Session, user: User) -> UserOut:
@@ -89,7 +69,7 @@ def update_user(session: Session, org_id: str, user_id: str, body: UserUpdate) -
     if changes.get("name"):
         old_default = default_stream_name(user.name)
         user.name = changes["name"].strip()
-        stream = session.scalar(select(Stream).where(Stream.owner_user_id == user.id, Stream.is_default.is_(True)))
+        stream = default_stream(session, user.id)
         if stream is not None and stream.name == old_default:
             stream.name = default_stream_name(user.name)
     if changes.get("role"):

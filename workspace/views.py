@@ -13,29 +13,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from variance.appdb.models import EntityType, Favorite, View, Visibility
+from variance.appdb.models import Favorite, View
 from variance.appdb.types import utcnow
 from variance.core.ids import new_id
 from variance.core.tag_tree import dump_definition, parse_definition
+from variance.core.vocabulary import EntityType, FavoriteTargetType, Visibility
 from variance.workspace import favorites, keyset
 from variance.workspace.errors import Forbidden, InvalidInput, NotFound
-from variance.workspace.orgs import Principal
-from variance.workspace.schemas.tags import FavoriteTargetType, ViewCreate, ViewOut, ViewUpdate
+from variance.workspace.principals import Principal
+from variance.workspace.schemas.tags import ViewCreate, ViewOut, ViewUpdate
 from variance.workspace.tags import check_definition, lock_definitions
-
-
-def visible(principal: Principal):
-    """SQL condition: views the principal may see."""
-    return (View.org_id == principal.org_id) & or_(
-        View.visibility == Visibility.team.value, View.owner_user_id == principal.user_id
-    )
+from variance.workspace.visibility import visible_views
 
 
 def get_visible(session: Session, principal: Principal, view_id: str) -> View:
-    view = session.scalar(select(View).where(View.id == view_id, visible(principal)))
+    view = session.scalar(select(View).where(View.id == view_id, visible_views(principal)))
     if view is None:
         raise NotFound(f"no view {view_id!r} visible to you in this organisation")
     return view
@@ -168,7 +163,7 @@ def list_views(
             & (Favorite.target_type == FavoriteTargetType.view.value)
             & (Favorite.target_id == View.id),
         )
-        .where(visible(principal))
+        .where(visible_views(principal))
     )
     if entity is not None:
         query = query.where(View.entity == entity.value)

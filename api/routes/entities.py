@@ -6,14 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from variance.api.deps import CurrentUser, DbSession
 from variance.api.errors import InvalidInput, NotFound, Unauthorized, responses
-from variance.appdb.models import EventTypeRow
-from variance.core.events import EventKind, EventTypeRef
+from variance.core.events import EventKind
 from variance.workspace import entities as service
-from variance.workspace import keyset
 from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from variance.workspace.schemas.common import Page
 from variance.workspace.schemas.entities import AccountOut, ContactOut, EntitySort, EventTypeOut
@@ -99,24 +96,5 @@ def list_event_types(
     cursor: str | None = None,
 ):
     """The event types that really arrived, so users choose from them."""
-    query = select(EventTypeRow).where(EventTypeRow.org_id == principal.org_id)
-    if kind:
-        query = query.where(EventTypeRow.kind == kind.value)
-    if q:
-        query = query.where(EventTypeRow.name >= q, EventTypeRow.name < q + "\U0010ffff")
-    rows = session.scalars(keyset.page(query, [EventTypeRow.kind, EventTypeRow.name], False, limit, cursor)).all()
-    next_cursor = keyset.encode((rows[limit - 1].kind, rows[limit - 1].name)) if len(rows) > limit else None
-    items = []
-    for row in rows[:limit]:
-        ref = EventTypeRef(kind=row.kind, name=row.name or None)
-        items.append(
-            EventTypeOut(
-                kind=ref.kind,
-                name=ref.name,
-                label=ref.label(),
-                first_seen_at=row.first_seen_at,
-                last_seen_at=row.last_seen_at,
-                count=row.count,
-            )
-        )
+    items, next_cursor = service.list_event_types(session, principal.org_id, kind, q, limit, cursor)
     return Page(items=items, next_cursor=next_cursor)

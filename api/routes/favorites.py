@@ -8,10 +8,11 @@ from fastapi import APIRouter, Path, Query, Response
 
 from variance.api.deps import CurrentUser, DbSession
 from variance.api.errors import Conflict, InvalidInput, NotFound, Unauthorized, responses
+from variance.core.vocabulary import FavoriteTargetType
 from variance.workspace import favorites as service
 from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from variance.workspace.schemas.common import Page
-from variance.workspace.schemas.tags import FavoriteList, FavoriteOrder, FavoriteOut, FavoriteSet, FavoriteTargetType
+from variance.workspace.schemas.tags import FavoriteList, FavoriteOrder, FavoriteOut, FavoriteSet
 
 router = APIRouter(prefix="/v1/favorites", tags=["favorites"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

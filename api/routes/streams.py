@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from variance.api.deps import CurrentUser, DbSession
 from variance.api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, responses
-from variance.appdb.models import EntityType
+from variance.core.vocabulary import EntityType
 from variance.workspace import follows as follow_service
 from variance.workspace import streams as service
 from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT

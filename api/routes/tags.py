@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from variance.api.deps import AdminUser, CurrentUser, DbSession
 from variance.api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, responses
-from variance.appdb.models import EntityType
+from variance.core.vocabulary import EntityType
 from variance.workspace import tags as service
 from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from variance.workspace.schemas.common import Page

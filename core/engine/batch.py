@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from variance.core.engine.config import OrgConfig
-from variance.core.engine.engine import OrgEngine, Row
+from variance.core.engine.engine import OrgEngine
 from variance.core.events import SignalEvent
-from variance.core.warehouse import TABLES, row_key
+from variance.core.vocabulary import ChangeSource, RowStatus, WarehouseTable
+from variance.core.warehouse import TABLES, Row, row_key
 
 
 def run_batch(
@@ -20,7 +21,12 @@ def run_batch(
     link is known before the events it applies to and nothing is late; the streaming
     engine reaches the same milestone changes through corrections.
     """
-    engine = OrgEngine(config.org_id, lateness_us=lateness_us, source="backfill", **({"clock": clock} if clock else {}))
+    engine = OrgEngine(
+        config.org_id,
+        lateness_us=lateness_us,
+        source=ChangeSource.backfill.value,
+        **({"clock": clock} if clock else {}),
+    )
     engine.configure(config)
     rows: list[Row] = []
     for event in sorted(events, key=lambda e: (e.event_time, e.message_id)):
@@ -34,7 +40,7 @@ def current_rows(rows: Iterable[Row], table: str) -> dict[str, dict]:
     spec = TABLES[table]
     out: dict[str, dict] = {}
     for name, row in rows:
-        if name == table:
+        if name == spec.name:
             out[row_key(spec, row)] = row
     return out
 
@@ -43,14 +49,14 @@ def current_milestone_changes(rows: Iterable[Row]) -> set[tuple]:
     """(milestone, entity, kind, time, count) of every change that is still current."""
     return {
         (r["milestone_id"], r["entity_type"], r["entity_id"], r["kind"], r["changed_at"], r["count"])
-        for r in current_rows(rows, "milestone_changes").values()
-        if r["status"] == "current"
+        for r in current_rows(rows, WarehouseTable.milestone_changes.value).values()
+        if r["status"] == RowStatus.current
     }
 
 
 def current_stream_matches(rows: Iterable[Row]) -> set[tuple]:
     return {
         (r["stream_id"], r["message_id"], r["kind"], r["name"], r["contact_id"], r["account_id"])
-        for r in current_rows(rows, "stream_matches").values()
-        if r["status"] == "current"
+        for r in current_rows(rows, WarehouseTable.stream_matches.value).values()
+        if r["status"] == RowStatus.current
     }

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from variance.core.filters import PropertyFilter
+from variance.core.vocabulary import StreamType
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class MilestoneSpec:
     id: str
     name: str
     version: int
-    entity: str  # contact | account
+    entity: str  # EntityType's value: contact | account
     kind: str
     event_name: str | None
     filters: tuple[PropertyFilter, ...]
@@ -47,7 +48,7 @@ class SelectorSpec:
 class StreamSpec:
     id: str
     name: str
-    type: str  # accounts_contacts | event_type
+    type: str  # StreamType's value: accounts_contacts | event_type
     selectors: tuple[SelectorSpec, ...] = ()
     slack_channel_id: str | None = None
     slack_channel_name: str | None = None
@@ -59,7 +60,7 @@ class OrgConfig:
     connections: Mapping[str, ConnectionSpec] = field(default_factory=dict)
     milestones: Mapping[str, MilestoneSpec] = field(default_factory=dict)
     streams: Mapping[str, StreamSpec] = field(default_factory=dict)
-    # (entity_type, entity_id) -> ids of the Accounts & Contacts streams following it
+    # (EntityType value, entity_id) -> ids of the Accounts & Contacts streams following it
     follows: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
     @classmethod
@@ -84,4 +85,4 @@ class OrgConfig:
         )
 
     def event_type_streams(self) -> list[StreamSpec]:
-        return [s for s in self.streams.values() if s.type == "event_type"]
+        return [s for s in self.streams.values() if s.type == StreamType.event_type]

@@ -10,6 +10,9 @@ An identity link that arrives after events it applies to (an identify or group c
 delayed on a phone) moves those events' milestone counts to the right contact or
 account, so the current milestone changes end up the same whatever the arrival order.
 Their stream matches stay as first routed: a Slack message cannot be taken back.
+
+Rows are ``(table, row)`` pairs built by the typed records of ``variance.core.rows``: the
+warehouse tables' rows, and ``ACTIVITY`` rows that feed the daily activity counts.
 """
 
 from __future__ import annotations
@@ -23,13 +26,29 @@ import orjson
 
 from variance.core.engine.config import MilestoneSpec, OrgConfig
 from variance.core.engine.matching import stream_matches
-from variance.core.events import SignalEvent
+from variance.core.events import EventKind, SignalEvent
 from variance.core.filters import matches as filters_match
 from variance.core.identity import IdentityGraph, account_link_of, user_links_of
 from variance.core.milestone_engine import Change, LateEventError, MilestoneRule, MilestoneState
-from variance.core.warehouse import stable_hash
+from variance.core.rows import (
+    AccountRecord,
+    ActivityRecord,
+    ContactAccountLinkRecord,
+    ContactRecord,
+    EventRecord,
+    IdentityLinkRecord,
+    MilestoneChangeRecord,
+    StreamMatchRecord,
+    dead_letter,
+)
+from variance.core.vocabulary import ChangeSource, EntityType, RowStatus, Stage
+from variance.core.warehouse import Row, stable_hash
 
-Row = tuple[str, dict]  # (table name, row); "activity" rows feed daily activity counts
+_CONTACT = EntityType.contact.value
+_ACCOUNT = EntityType.account.value
+_CURRENT = RowStatus.current.value
+_RETRACTED = RowStatus.retracted.value
+_MILESTONE = EventKind.milestone.value
 
 
 def _now_us() -> int:
@@ -69,7 +88,7 @@ class OrgEngine:
     org_id: str
     lateness_us: int
     dedupe_us: int = 2 * 86_400_000_000
-    source: str = "streaming"
+    source: str = ChangeSource.streaming.value
     clock: Callable[[], int] = _now_us
     config: OrgConfig = field(init=False)
     # When the streaming pipeline next re-reads this organisation's configuration
@@ -130,7 +149,9 @@ class OrgEngine:
             self._states[(spec.id, entity)] = state
             self._schedule(spec.id, entity, state)
             for change in changes:
-                rows.append(self._change_row(spec, entity, change, "current", source="recompute"))
+                rows.append(
+                    self._change_row(spec, entity, change, _CURRENT, source=ChangeSource.recompute.value).as_row()
+                )
         return rows
 
     # -- events -------------------------------------------------------------------------------
@@ -145,9 +166,9 @@ class OrgEngine:
         rows.extend(self._record_links(event))
         contact = self.identity.contact_of(event)
         account = self.identity.account_of(event, contact)
-        rows.append(("events", self._event_row(event, contact, account)))
-        if event.type == "identify" and contact is not None:
-            rows.append(("contacts", self._contact_row(event, contact)))
+        rows.append(self._event_row(event, contact, account).as_row())
+        if event.kind is EventKind.identify and contact is not None:
+            rows.append(self._contact_row(event, contact).as_row())
         if event.kind is None:  # alias: identity only
             return rows
         rows.extend(self._count(event, contact, account))
@@ -162,37 +183,31 @@ class OrgEngine:
         ):
             self.stats.matches += 1
             rows.append(
-                (
-                    "stream_matches",
-                    self._match_row(
-                        match.stream_id,
-                        event.message_id,
-                        event.event_time,
-                        event.kind.value,
-                        event.event_name,
-                        contact,
-                        account,
-                        match.matched_by,
-                        "current",
-                    ),
-                )
+                self._match_row(
+                    match.stream_id,
+                    event.message_id,
+                    event.event_time,
+                    event.kind.value,
+                    event.event_name,
+                    contact,
+                    account,
+                    match.matched_by,
+                    _CURRENT,
+                ).as_row()
             )
         late = self.as_of is not None and event.event_time < self.as_of - self.lateness_us
         if not late:
-            for entity_type, entity_id in (("contact", contact), ("account", account)):
+            for entity_type, entity_id in ((_CONTACT, contact), (_ACCOUNT, account)):
                 if entity_id is not None:
                     rows.append(
-                        (
-                            "activity",
-                            {
-                                "org_id": self.org_id,
-                                "entity_type": entity_type,
-                                "entity_id": entity_id,
-                                "kind": event.kind.value,
-                                "name": event.event_name or "",
-                                "event_time": event.event_time,
-                            },
-                        )
+                        ActivityRecord(
+                            org_id=self.org_id,
+                            entity_type=entity_type,
+                            entity_id=entity_id,
+                            kind=event.kind.value,
+                            name=event.event_name or "",
+                            event_time=event.event_time,
+                        ).as_row()
                     )
         return rows
 
@@ -201,17 +216,14 @@ class OrgEngine:
         for anonymous_id, user_id in user_links_of(event):
             self.identity.link_user(anonymous_id, user_id, event.event_time, event.message_id)
             rows.append(
-                (
-                    "identity_links",
-                    {
-                        "org_id": self.org_id,
-                        "anonymous_id": anonymous_id,
-                        "user_id": user_id,
-                        "linked_at": event.event_time,
-                        "message_id": event.message_id,
-                        "recorded_at": self.clock(),
-                    },
-                )
+                IdentityLinkRecord(
+                    org_id=self.org_id,
+                    anonymous_id=anonymous_id,
+                    user_id=user_id,
+                    linked_at=event.event_time,
+                    message_id=event.message_id,
+                    recorded_at=self.clock(),
+                ).as_row()
             )
             self._reattribute(self._by_anonymous.get(anonymous_id, []), event.event_time)
         connection = self.config.connections.get(event.connection_id)
@@ -223,36 +235,30 @@ class OrgEngine:
         if link is not None:
             contact = self.identity.contact_of(event)
             rows.append(
-                (
-                    "accounts",
-                    {
-                        "org_id": self.org_id,
-                        "account_id": link.account_id,
-                        "message_id": event.message_id,
-                        "event_time": event.event_time,
-                        "name": link.name,
-                        "domain": link.domain,
-                        "traits": _json(link.traits),
-                        "source": link.method,
-                        "recorded_at": self.clock(),
-                    },
-                )
+                AccountRecord(
+                    org_id=self.org_id,
+                    account_id=link.account_id,
+                    message_id=event.message_id,
+                    event_time=event.event_time,
+                    name=link.name,
+                    domain=link.domain,
+                    traits=_json(link.traits),
+                    source=link.method,
+                    recorded_at=self.clock(),
+                ).as_row()
             )
             if contact is not None:
                 self.identity.link_account(contact, link.account_id, event.event_time, event.message_id)
                 rows.append(
-                    (
-                        "contact_account_links",
-                        {
-                            "org_id": self.org_id,
-                            "contact_id": contact,
-                            "account_id": link.account_id,
-                            "linked_at": event.event_time,
-                            "message_id": event.message_id,
-                            "method": link.method,
-                            "recorded_at": self.clock(),
-                        },
-                    )
+                    ContactAccountLinkRecord(
+                        org_id=self.org_id,
+                        contact_id=contact,
+                        account_id=link.account_id,
+                        linked_at=event.event_time,
+                        message_id=event.message_id,
+                        method=link.method,
+                        recorded_at=self.clock(),
+                    ).as_row()
                 )
                 self._reattribute(self._by_contact.get(contact, []), event.event_time)
         return rows
@@ -269,7 +275,7 @@ class OrgEngine:
 
     def _entity_for(self, spec: MilestoneSpec, event: SignalEvent) -> str | None:
         contact = self.identity.contact_of(event)
-        return contact if spec.entity == "contact" else self.identity.account_of(event, contact)
+        return contact if spec.entity == EntityType.contact else self.identity.account_of(event, contact)
 
     def _state(self, spec: MilestoneSpec, entity: str) -> MilestoneState:
         key = (spec.id, entity)
@@ -292,12 +298,16 @@ class OrgEngine:
                 f"watermark; not counted for milestones {', '.join(s.name for s in counted)} "
                 "(it is in the warehouse, and dbt's recomputation counts it)"
             )
-            return [("dead_letters", self._dead_letter("milestones", reason, event.message_id, event.raw))]
-        contact_ms, account_ms = [], []
+            return [
+                dead_letter(self.org_id, Stage.milestones, reason, event.message_id, event.raw, self.clock()).as_row()
+            ]
+        contact_ms: list[str] = []
+        account_ms: list[str] = []
         for spec in counted:
             # Remembered even without an entity yet: a link may still arrive that gives it one.
-            (contact_ms if spec.entity == "contact" else account_ms).append(spec.id)
-            entity = contact if spec.entity == "contact" else account
+            for_contact = spec.entity == EntityType.contact
+            (contact_ms if for_contact else account_ms).append(spec.id)
+            entity = contact if for_contact else account
             if entity is None:
                 continue
             state = self._state(spec, entity)
@@ -398,22 +408,23 @@ class OrgEngine:
             if spec is None:
                 continue
             for change in diff.retracted:
-                rows.extend(self.change_rows(spec, entity, change, "retracted"))
+                rows.extend(self.change_rows(spec, entity, change, _RETRACTED))
             for change in diff.added:
-                rows.extend(self.change_rows(spec, entity, change, "current"))
+                rows.extend(self.change_rows(spec, entity, change, _CURRENT))
         self._prune()
         return rows
 
     def change_rows(self, spec: MilestoneSpec, entity: str, change: Change, status: str) -> list[Row]:
+        """The change's row (``status``: a RowStatus value) and its stream matches."""
         self.stats.changes += 1
-        row = self._change_row(spec, entity, change, status, self.source)
-        rows: list[Row] = [row]
-        contact = entity if spec.entity == "contact" else None
-        account = entity if spec.entity == "account" else None
+        record = self._change_row(spec, entity, change, status, self.source)
+        rows: list[Row] = [record.as_row()]
+        contact = entity if spec.entity == EntityType.contact else None
+        account = entity if spec.entity == EntityType.account else None
         properties = {"kind": change.kind, "count": change.count, "entity_type": spec.entity, "entity_id": entity}
         for match in stream_matches(
             self.config,
-            kind="Milestone",
+            kind=_MILESTONE,
             name=spec.name,
             connection_name=None,
             properties=properties,
@@ -422,44 +433,40 @@ class OrgEngine:
         ):
             self.stats.matches += 1
             rows.append(
-                (
-                    "stream_matches",
-                    self._match_row(
-                        match.stream_id,
-                        row[1]["change_id"],
-                        change.at_us,
-                        "Milestone",
-                        spec.name,
-                        contact,
-                        account,
-                        match.matched_by,
-                        status,
-                    ),
-                )
+                self._match_row(
+                    match.stream_id,
+                    record.change_id,
+                    change.at_us,
+                    _MILESTONE,
+                    spec.name,
+                    contact,
+                    account,
+                    match.matched_by,
+                    status,
+                ).as_row()
             )
         return rows
 
-    def _change_row(self, spec: MilestoneSpec, entity: str, change: Change, status: str, source: str) -> Row:
+    def _change_row(
+        self, spec: MilestoneSpec, entity: str, change: Change, status: str, source: str
+    ) -> MilestoneChangeRecord:
         change_id = stable_hash(
             self.org_id, spec.id, str(spec.version), spec.entity, entity, change.kind, str(change.at_us)
         )
-        return (
-            "milestone_changes",
-            {
-                "org_id": self.org_id,
-                "change_id": change_id,
-                "milestone_id": spec.id,
-                "milestone_version": spec.version,
-                "milestone_name": spec.name,
-                "entity_type": spec.entity,
-                "entity_id": entity,
-                "kind": change.kind,
-                "changed_at": change.at_us,
-                "count": change.count,
-                "status": status,
-                "source": source,
-                "recorded_at": self.clock(),
-            },
+        return MilestoneChangeRecord(
+            org_id=self.org_id,
+            change_id=change_id,
+            milestone_id=spec.id,
+            milestone_version=spec.version,
+            milestone_name=spec.name,
+            entity_type=spec.entity,
+            entity_id=entity,
+            kind=change.kind,
+            changed_at=change.at_us,
+            count=change.count,
+            status=status,
+            source=source,
+            recorded_at=self.clock(),
         )
 
     def _prune(self) -> None:
@@ -482,48 +489,48 @@ class OrgEngine:
 
     # -- rows ---------------------------------------------------------------------------------
 
-    def _event_row(self, event: SignalEvent, contact: str | None, account: str | None) -> dict:
+    def _event_row(self, event: SignalEvent, contact: str | None, account: str | None) -> EventRecord:
         kind = event.kind
-        return {
-            "org_id": self.org_id,
-            "message_id": event.message_id,
-            "connection_id": event.connection_id,
-            "connection_name": event.connection_name,
-            "type": event.type,
-            "kind": kind.value if kind else None,
-            "name": event.event_name,
-            "event_time": event.event_time,
-            "received_at": event.received_at,
-            "user_id": event.user_id,
-            "anonymous_id": event.anonymous_id,
-            "contact_id": contact,
-            "account_id": account,
-            "group_id": event.group_id,
-            "properties": _json(event.properties),
-            "traits": _json(event.traits),
-            "context": _json(event.context),
-            "raw": _json(event.raw),
-            "recorded_at": self.clock(),
-        }
+        return EventRecord(
+            org_id=self.org_id,
+            message_id=event.message_id,
+            connection_id=event.connection_id,
+            connection_name=event.connection_name,
+            type=event.type,
+            kind=kind.value if kind else None,
+            name=event.event_name,
+            event_time=event.event_time,
+            received_at=event.received_at,
+            user_id=event.user_id,
+            anonymous_id=event.anonymous_id,
+            contact_id=contact,
+            account_id=account,
+            group_id=event.group_id,
+            properties=_json(event.properties),
+            traits=_json(event.traits),
+            context=_json(event.context),
+            raw=_json(event.raw),
+            recorded_at=self.clock(),
+        )
 
-    def _contact_row(self, event: SignalEvent, contact: str) -> dict:
+    def _contact_row(self, event: SignalEvent, contact: str) -> ContactRecord:
         traits = event.traits
         email = traits.get("email") if isinstance(traits.get("email"), str) else None
         name = traits.get("name") if isinstance(traits.get("name"), str) else None
         if name is None and isinstance(traits.get("firstName"), str):
             name = " ".join(str(traits[k]) for k in ("firstName", "lastName") if isinstance(traits.get(k), str))
-        return {
-            "org_id": self.org_id,
-            "contact_id": contact,
-            "message_id": event.message_id,
-            "event_time": event.event_time,
-            "user_id": event.user_id,
-            "anonymous_id": event.anonymous_id,
-            "name": name,
-            "email": email.strip().lower() if email else None,
-            "traits": _json(traits),
-            "recorded_at": self.clock(),
-        }
+        return ContactRecord(
+            org_id=self.org_id,
+            contact_id=contact,
+            message_id=event.message_id,
+            event_time=event.event_time,
+            user_id=event.user_id,
+            anonymous_id=event.anonymous_id,
+            name=name,
+            email=email.strip().lower() if email else None,
+            traits=_json(traits),
+            recorded_at=self.clock(),
+        )
 
     def _match_row(
         self,
@@ -536,48 +543,17 @@ class OrgEngine:
         account: str | None,
         matched_by: str,
         status: str,
-    ) -> dict:
-        return {
-            "org_id": self.org_id,
-            "stream_id": stream_id,
-            "message_id": message_id,
-            "event_time": event_time,
-            "kind": kind,
-            "name": name,
-            "contact_id": contact,
-            "account_id": account,
-            "matched_by": matched_by,
-            "status": status,
-            "recorded_at": self.clock(),
-        }
-
-    def _dead_letter(self, stage: str, reason: str, message_id: str | None, payload: object) -> dict:
-        return dead_letter_row(self.org_id, stage, reason, message_id, payload, self.clock())
-
-
-def dead_letter_row(
-    org_id: str | None,
-    stage: str,
-    reason: str,
-    message_id: str | None,
-    payload: object,
-    recorded_at: int,
-    attributes: dict | None = None,
-) -> dict:
-    text = (
-        payload
-        if isinstance(payload, str)
-        else payload.decode("utf-8", "replace")
-        if isinstance(payload, bytes)
-        else _json(payload)
-    )
-    return {
-        "org_id": org_id,
-        "dead_letter_id": stable_hash(stage, org_id or "", message_id or stable_hash(text)),
-        "stage": stage,
-        "reason": reason,
-        "message_id": message_id,
-        "payload": text,
-        "attributes": _json(attributes or {}),
-        "recorded_at": recorded_at,
-    }
+    ) -> StreamMatchRecord:
+        return StreamMatchRecord(
+            org_id=self.org_id,
+            stream_id=stream_id,
+            message_id=message_id,
+            event_time=event_time,
+            kind=kind,
+            name=name,
+            contact_id=contact,
+            account_id=account,
+            matched_by=matched_by,
+            status=status,
+            recorded_at=self.clock(),
+        )

@@ -14,12 +14,13 @@ from typing import Any
 
 from variance.core.engine.config import OrgConfig, SelectorSpec
 from variance.core.filters import matches as filters_match
+from variance.core.vocabulary import EntityType, MatchedBy
 
 
 @dataclass(frozen=True)
 class Match:
     stream_id: str
-    matched_by: str  # follow:contact | follow:account | selector
+    matched_by: str  # MatchedBy's value: follow:contact | follow:account | selector
 
 
 def selector_matches(
@@ -47,14 +48,14 @@ def stream_matches(
     """The streams an event goes to, each once, in stream id order."""
     found: dict[str, str] = {}
     if contact_id is not None:
-        for stream_id in config.follows.get(("contact", contact_id), ()):
-            found.setdefault(stream_id, "follow:contact")
+        for stream_id in config.follows.get((EntityType.contact.value, contact_id), ()):
+            found.setdefault(stream_id, MatchedBy.follow_contact.value)
     if account_id is not None:
-        for stream_id in config.follows.get(("account", account_id), ()):
-            found.setdefault(stream_id, "follow:account")
+        for stream_id in config.follows.get((EntityType.account.value, account_id), ()):
+            found.setdefault(stream_id, MatchedBy.follow_account.value)
     for stream in config.event_type_streams():
         if stream.id in found:
             continue
         if any(selector_matches(s, kind, name, connection_name, properties) for s in stream.selectors):
-            found[stream.id] = "selector"
+            found[stream.id] = MatchedBy.selector.value
     return [Match(stream_id, found[stream_id]) for stream_id in sorted(found)]

@@ -39,6 +39,8 @@ class Lease:
     """The subscription's client and the ack ids in flight, shared by the source (which
     adds them) and the sink (which acknowledges them). One per subscription per process."""
 
+    # The source's evaluator and the lake writer's acknowledgements are separate objects on
+    # the local runner that must share the ack ids in flight: one lease per subscription.
     _instances: dict[str, Lease] = {}
     _lock = threading.Lock()
 
@@ -130,6 +132,7 @@ class Lease:
         self._stop.set()
 
 
+@beam.typehints.with_output_types(ReceivedMessage)
 class ReadDurablyFromPubSub(beam.PTransform):
     """Unbounded ReceivedMessage elements (with ack ids), timestamped by ``event_time``."""
 
@@ -162,6 +165,8 @@ class _DurablePullEvaluator(_TransformEvaluator):
 
     def finish_bundle(self):
         source = self._applied_ptransform.transform
+        if not isinstance(source, ReadDurablyFromPubSub):  # registered for that transform only
+            raise TypeError(f"{type(self).__name__} evaluates ReadDurablyFromPubSub, not {source!r}")
         lease = Lease.of(source.settings)
         received = lease.pull(source.max_messages)
         bundles = []
@@ -175,7 +180,9 @@ class _DurablePullEvaluator(_TransformEvaluator):
             progress.add("received", len(received))
         else:
             time.sleep(source.idle_sleep_s)
-        again = self._evaluation_context.create_bundle(pvalue.PBegin(self._applied_ptransform.transform.pipeline))
+        if source.pipeline is None:  # set when the transform was applied
+            raise RuntimeError("ReadDurablyFromPubSub runs only once applied to a pipeline")
+        again = self._evaluation_context.create_bundle(pvalue.PBegin(source.pipeline))
         return TransformResult(self, bundles, [again], None, {None: Timestamp.now()})
 
 

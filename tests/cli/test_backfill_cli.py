@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from variance.core.vocabulary import WarehouseTable
 from variance.stack.processes import run_cli
 from variance.warehouse.local import LakeReader
 
@@ -78,10 +79,12 @@ def test_backfill_an_archive_with_a_bad_line(tmp_path):
         "milestone_changes": 2,
     }
     reader = LakeReader(Path(env["VARIANCE_DATA_DIR"]) / "lake")
-    assert sorted(e["message_id"] for e in reader.current("events")) == ["g1", "t1", "t2"]
-    changes = [(c["kind"], c["source"]) for c in reader.current("milestone_changes", order_by="changed_at")]
+    assert sorted(e["message_id"] for e in reader.current(WarehouseTable.events.value)) == ["g1", "t1", "t2"]
+    changes = [
+        (c["kind"], c["source"]) for c in reader.current(WarehouseTable.milestone_changes.value, order_by="changed_at")
+    ]
     assert changes == [("achieved", "backfill"), ("lost", "backfill")]  # reached at 11:00, lost a day after 10:00
-    reasons = sorted(d["reason"] for d in reader.current("dead_letters"))
+    reasons = sorted(d["reason"] for d in reader.current(WarehouseTable.dead_letters.value))
     assert reasons[0].startswith("body: must be valid JSON") and reasons[1] == (
         "event: is required for track calls and must be a non-empty string"
     )

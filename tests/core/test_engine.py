@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import fields
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,18 @@ from tests.support.events import (
 )
 from variance.core.engine.batch import current_milestone_changes, current_stream_matches, run_batch
 from variance.core.engine.engine import OrgEngine
+from variance.core.rows import ACTIVITY, ActivityRecord
+from variance.core.vocabulary import Stage
+from variance.core.warehouse import (
+    ACCOUNTS,
+    CONTACT_ACCOUNT_LINKS,
+    CONTACTS,
+    DEAD_LETTERS,
+    EVENTS,
+    MILESTONE_CHANGES,
+    TABLES,
+    invalid_reason,
+)
 
 ADMIN = [{"path": "role", "op": "equals", "value": "admin"}]
 
@@ -57,9 +70,9 @@ def test_three_admin_invites_in_30_days_make_the_account_a_pql():
         ("mil_pql", "account", "acme", "achieved", T0 + 4 * DAY, 3),
         ("mil_pql", "account", "acme", "lost", T0 + 31 * DAY, 2),
     }
-    [link] = rows_of(rows, "contact_account_links")
+    [link] = rows_of(rows, CONTACT_ACCOUNT_LINKS.name)
     assert (link["contact_id"], link["account_id"], link["method"]) == ("u1", "acme", "group")
-    assert {r["account_id"] for r in rows_of(rows, "events")} == {"acme"}
+    assert {r["account_id"] for r in rows_of(rows, EVENTS.name)} == {"acme"}
 
 
 def test_an_event_before_the_first_link_counts_for_no_account():
@@ -67,7 +80,7 @@ def test_an_event_before_the_first_link_counts_for_no_account():
     events = [track("t1", T0, user="u1"), event("group", "g1", T0 + MIN, user="u1", group="acme")]
     rows = run_batch(cfg, events, T0 + DAY, 3 * DAY)
     assert current_milestone_changes(rows) == set()
-    assert rows_of(rows, "events")[0]["account_id"] is None
+    assert rows_of(rows, EVENTS.name)[0]["account_id"] is None
 
 
 def test_identify_traits_and_email_domain_mappings():
@@ -75,7 +88,7 @@ def test_identify_traits_and_email_domain_mappings():
     rows = run_batch(
         by_traits, [event("identify", "i1", T0, user="u1", traits={"company": {"id": 42, "name": "Acme"}})], T0, DAY
     )
-    assert [(r["account_id"], r["source"]) for r in rows_of(rows, "accounts")] == [("42", "identify_traits")]
+    assert [(r["account_id"], r["source"]) for r in rows_of(rows, ACCOUNTS.name)] == [("42", "identify_traits")]
     by_domain = config(mapping="email_domain")
     rows = run_batch(
         by_domain,
@@ -86,8 +99,8 @@ def test_identify_traits_and_email_domain_mappings():
         T0,
         DAY,
     )
-    assert [(r["account_id"], r["source"]) for r in rows_of(rows, "accounts")] == [("acme.com", "email_domain")]
-    assert {r["contact_id"]: r["email"] for r in rows_of(rows, "contacts")} == {
+    assert [(r["account_id"], r["source"]) for r in rows_of(rows, ACCOUNTS.name)] == [("acme.com", "email_domain")]
+    assert {r["contact_id"]: r["email"] for r in rows_of(rows, CONTACTS.name)} == {
         "u1": "ada@acme.com",
         "u2": "someone@gmail.com",
     }
@@ -102,7 +115,7 @@ def test_anonymous_events_belong_to_the_user_linked_at_or_before_them():
         track("a3", T0 + 3 * MIN, event_name="Viewed", anon="anon-1"),
     ]
     rows = run_batch(cfg, events, T0 + DAY, DAY)
-    assert [r["contact_id"] for r in rows_of(rows, "events")] == ["anon-1", "u1", "u1", "u1"]
+    assert [r["contact_id"] for r in rows_of(rows, EVENTS.name)] == ["anon-1", "u1", "u1", "u1"]
     assert current_milestone_changes(rows) == {("mil_pql", "contact", "u1", "achieved", T0 + 3 * MIN, 2)}
 
 
@@ -135,7 +148,7 @@ def test_out_of_order_event_corrects_an_emitted_change():
     early = track("t0", T0 - 6 * HOUR, user="u1")
     engine, rows = streaming(cfg, [group, first, second, track("x", T0 + 3 * DAY, user="u9"), early], lateness=5 * DAY)
     rows += engine.advance(T0 + 3 * DAY)
-    changes = rows_of(rows, "milestone_changes")
+    changes = rows_of(rows, MILESTONE_CHANGES.name)
     retracted = [(r["kind"], r["changed_at"]) for r in changes if r["status"] == "retracted"]
     # the early event moved the achievement from the second event to the first one
     assert retracted == [("achieved", T0 + 12 * HOUR)]
@@ -151,9 +164,9 @@ def test_too_late_events_are_kept_but_skipped_for_milestones_with_a_reason():
         cfg, [event("group", "g1", T0, user="u1", group="acme"), track("now", T0 + 10 * DAY, user="u2")]
     )
     rows = engine.process(track("old", T0 + DAY, user="u1"))
-    assert [r["message_id"] for r in rows_of(rows, "events")] == ["old"]
-    [dead] = rows_of(rows, "dead_letters")
-    assert dead["stage"] == "milestones"
+    assert [r["message_id"] for r in rows_of(rows, EVENTS.name)] == ["old"]
+    [dead] = rows_of(rows, DEAD_LETTERS.name)
+    assert dead["stage"] == Stage.milestones
     assert dead["reason"].startswith("event time is more than the allowed lateness (259200 s) behind the watermark")
     assert engine.stats.late == 1
 
@@ -263,3 +276,42 @@ def test_milestones_converge_even_when_links_arrive_after_their_events(seed):
     engine, rows = streaming(cfg, arrival, lateness=10 * DAY, advance_every=rng.randint(1, 5))
     rows += engine.advance(as_of)
     assert current_milestone_changes(rows) == current_milestone_changes(expected)
+
+
+def test_every_row_the_engine_emits_fits_its_table():
+    """Identity and account links, contacts, events, activity, milestone changes (a
+    correction too), stream matches of both kinds and a dead letter: each row has exactly
+    its table's columns with values of the column types (an enum member where a string
+    belongs would be refused by the warehouse)."""
+    cfg = config(
+        mapping="email_domain",
+        milestones=[
+            milestone(threshold=2, window_us=DAY),
+            milestone("mil_active", name="Active", entity="contact", threshold=1, window_us=None),
+        ],
+        streams=[follow_stream("s_follow"), selector_stream("s_pql", selector("Milestone", "PQL"))],
+        follows=[("s_follow", "contact", "u1")],
+    )
+    events = [
+        event("identify", "i1", T0 - DAY, user="u1", anon="anon-1", traits={"email": "Ann@Acme.com", "name": "Ann"}),
+        event("alias", "al1", T0 - DAY, user="u1", previous="anon-2"),
+        track("t1", T0, user="u1"),
+        track("t2", T0 + 12 * HOUR, user="u1"),
+        track("x", T0 + 3 * DAY, user="u9"),
+        track("t0", T0 - 6 * HOUR, user="u1"),  # out of order: corrects the achievement
+    ]
+    engine, rows = streaming(cfg, events, lateness=5 * DAY)
+    rows += engine.advance(T0 + 3 * DAY)
+    rows += engine.process(track("old", T0 - 4 * DAY, user="u1"))  # beyond the lateness: a dead letter
+    activity_columns = [f.name for f in fields(ActivityRecord)]
+    seen = set()
+    for table, row in rows:
+        seen.add(table)
+        assert type(table) is str
+        if table == ACTIVITY:
+            assert list(row) == activity_columns
+            assert all(type(v) in (str, int) for v in row.values())
+        else:
+            assert invalid_reason(TABLES[table], row) is None, (table, row)
+    assert seen == {*TABLES, ACTIVITY}
+    assert {r["status"] for r in rows_of(rows, MILESTONE_CHANGES.name)} == {"current", "retracted"}

@@ -1,41 +1,40 @@
-"""Real processes: the emulator, ``variance api``, and the ``variance`` CLI."""
+"""Real processes: the emulator, ``variance api``, and the ``variance`` CLI, through the
+local stack the demo uses (``variance.stack.local``)."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from variance.stack.processes import ApiProcess, run_cli, start_api
+from variance.samples.workspace import Workspace
+from variance.stack.local import LocalStack
+from variance.stack.processes import ApiProcess
 
 
 @pytest.fixture
-def stack_env(emulator, tmp_path) -> dict[str, str]:
-    return {
-        "PUBSUB_EMULATOR_HOST": emulator.emulator_host,
-        "VARIANCE_DATA_DIR": str(tmp_path / "data"),
-        "VARIANCE_EVENTS_TOPIC": f"events-{uuid.uuid4().hex[:8]}",
-        "VARIANCE_PUBLISH_TIMEOUT": "2",
-    }
-
-
-@pytest.fixture
-def api_process(stack_env, tmp_path) -> Iterator[ApiProcess]:
-    api = start_api(stack_env, tmp_path / "api.log")
+def local_stack(emulator, tmp_path) -> Iterator[LocalStack]:
+    """A stack on the session's emulator, with a topic and subscription of its own; what
+    the test starts on it is stopped afterwards."""
+    stack = LocalStack(tmp_path, emulator=emulator, env={"VARIANCE_PUBLISH_TIMEOUT": "2"})
     try:
-        yield api
+        yield stack
     finally:
-        api.stop()
+        stack.stop()
+
+
+@pytest.fixture
+def stack_env(local_stack) -> dict[str, str]:
+    return local_stack.env
+
+
+@pytest.fixture
+def api_process(local_stack) -> ApiProcess:
+    return local_stack.start_api()
 
 
 @pytest.fixture
 def org_and_connection(stack_env) -> dict:
-    org = json.loads(run_cli(["orgs", "create", "Acme"], stack_env).stdout)
-    conn = json.loads(
-        run_cli(
-            ["connections", "create", "--org", org["org_id"], "--name", "web", "--mapping", "group"], stack_env
-        ).stdout
-    )
-    return {"org": org, "connection": conn}
+    workspace = Workspace.create(stack_env, "Acme")
+    workspace.add_connection("web", mapping="group")
+    return {"org": workspace.org, "connection": workspace.connection}

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def _subscribe(env: dict[str, str]):
-    settings = Settings(**env, VARIANCE_EVENTS_SUBSCRIPTION="check-" + env["VARIANCE_EVENTS_TOPIC"])
+    settings = Settings(**{**env, "VARIANCE_EVENTS_SUBSCRIPTION": "check-" + env["VARIANCE_EVENTS_TOPIC"]})
     ensure_topic(publisher_client(settings), settings.topic_path)
     subscriber = subscriber_client(settings)
     ensure_subscription(subscriber, settings.subscription_path, settings.topic_path)

@@ -1,213 +1,134 @@
 """End to end as real processes: the emulator, ``variance api`` and ``variance
-pipeline``; events sent with Segment's Python library; the test waits for rows in the
-warehouse, the serving tables (through the API) and the Slack outbox."""
+pipeline`` (the demo's stack and workspace); events sent with Segment's Python library;
+the test waits for rows in the warehouse, the serving tables (through the API) and the
+Slack outbox."""
 
 from __future__ import annotations
 
 import json
-import time
-import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 from segment.analytics import Client
 
+from tests.support.waiting import wait_for
 from variance.clients.pubsub import publisher_client
 from variance.core.settings import Settings
-from variance.stack.processes import run_cli, start_api, start_pipeline
+from variance.core.vocabulary import WarehouseTable
+from variance.samples.workspace import demo_workspace
+from variance.stack.local import LocalStack
 from variance.warehouse.local import LakeReader
+from variance.workspace.schemas.entities import AccountOut
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(check, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last value {last!r}")
+EVENTS = WarehouseTable.events.value
+CHANGES = WarehouseTable.milestone_changes.value
+MATCHES = WarehouseTable.stream_matches.value
 
 
 @pytest.fixture
 def stack(emulator, tmp_path):
-    env = {
-        "PUBSUB_EMULATOR_HOST": emulator.emulator_host,
-        "VARIANCE_DATA_DIR": str(tmp_path / "data"),
-        "VARIANCE_EVENTS_TOPIC": f"events-{uuid.uuid4().hex[:8]}",
-        "VARIANCE_EVENTS_SUBSCRIPTION": f"pipeline-{uuid.uuid4().hex[:8]}",
-        "VARIANCE_CONFIG_REFRESH": "1",
-    }
-    org = json.loads(run_cli(["orgs", "create", "Acme Corp"], env).stdout)
-    o = org["org_id"]
-    connection = json.loads(
-        run_cli(["connections", "create", "--org", o, "--name", "web", "--mapping", "group"], env).stdout
-    )
-    milestone = json.loads(
-        run_cli(
-            [
-                "milestones",
-                "create",
-                "--org",
-                o,
-                "--name",
-                "PQL",
-                "--entity",
-                "account",
-                "--kind",
-                "Action",
-                "--event",
-                "Invited User",
-                "--filters",
-                '[{"path":"role","op":"equals","value":"admin"}]',
-                "--threshold",
-                "2",
-                "--window",
-                "30d",
-            ],
-            env,
-        ).stdout
-    )
-    followed = json.loads(
-        run_cli(
-            [
-                "streams",
-                "create",
-                "--org",
-                o,
-                "--name",
-                "Acme watch",
-                "--visibility",
-                "team",
-                "--slack-channel-id",
-                "C0ACME",
-                "--slack-channel-name",
-                "#acme",
-            ],
-            env,
-        ).stdout
-    )
-    run_cli(
-        ["follows", "add", "--org", o, "--entity-type", "account", "--entity-id", "acme", "--stream", followed["id"]],
-        env,
-    )
-    pricing = json.loads(
-        run_cli(
-            [
-                "streams",
-                "create",
-                "--org",
-                o,
-                "--name",
-                "Pricing",
-                "--type",
-                "event_type",
-                "--visibility",
-                "team",
-                "--selectors",
-                '[{"kind":"Page","filters":[{"path":"path","op":"starts_with","value":"/pricing"}]}]',
-            ],
-            env,
-        ).stdout
-    )
-    api = start_api(env, tmp_path / "api.log")
-    pipeline = start_pipeline(env, tmp_path / "pipeline.log")
-    try:
-        yield {
-            "env": env,
-            "org": org,
-            "connection": connection,
-            "milestone": milestone,
-            "followed": followed,
-            "pricing": pricing,
-            "api": api,
-            "pipeline": pipeline,
-            "lake": Path(env["VARIANCE_DATA_DIR"]) / "lake",
-        }
-    finally:
-        pipeline.stop()
-        api.stop()
+    with LocalStack(tmp_path, emulator=emulator, env={"VARIANCE_CONFIG_REFRESH": "1"}) as stack:
+        yield stack
 
 
-def send(stack, redeliver: bool = False) -> list[str]:
-    client = Client(write_key=stack["connection"]["secret"], host=stack["api"].url, sync_mode=True)
+@pytest.fixture
+def workspace(stack):
+    return demo_workspace(stack.env, "Acme Corp")
+
+
+@pytest.fixture
+def running(stack, workspace):
+    stack.start_api()
+    stack.start_pipeline()
+    return stack
+
+
+CALLS = [
+    ("group", {"user_id": "u1", "group_id": "acme", "traits": {"name": "Acme Inc"}}),
+    ("identify", {"user_id": "u1", "traits": {"email": "Ada@Acme.com", "name": "Ada"}}),
+    ("track", {"user_id": "u1", "event": "Invited User", "properties": {"role": "admin"}}),
+    ("track", {"user_id": "u1", "event": "Invited User", "properties": {"role": "member"}}),
+    ("track", {"user_id": "u1", "event": "Invited User", "properties": {"role": "admin"}}),
+    ("page", {"user_id": "u2", "name": "Pricing", "properties": {"path": "/pricing/enterprise"}}),
+    ("page", {"user_id": "u2", "name": "Docs", "properties": {"path": "/docs"}}),
+]
+
+
+def send(stack, workspace, calls=CALLS, prefix: str = "e2e") -> list[str]:
+    client = Client(write_key=workspace.connection["secret"], host=stack.api.url, sync_mode=True)
     sent = []
-    calls = [
-        ("group", {"user_id": "u1", "group_id": "acme", "traits": {"name": "Acme Inc"}}),
-        ("identify", {"user_id": "u1", "traits": {"email": "Ada@Acme.com", "name": "Ada"}}),
-        ("track", {"user_id": "u1", "event": "Invited User", "properties": {"role": "admin"}}),
-        ("track", {"user_id": "u1", "event": "Invited User", "properties": {"role": "member"}}),
-        ("track", {"user_id": "u1", "event": "Invited User", "properties": {"role": "admin"}}),
-        ("page", {"user_id": "u2", "name": "Pricing", "properties": {"path": "/pricing/enterprise"}}),
-        ("page", {"user_id": "u2", "name": "Docs", "properties": {"path": "/docs"}}),
-    ]
     for i, (method, kwargs) in enumerate(calls):
-        message_id = f"e2e-{i}"
+        message_id = f"{prefix}-{i}"
         getattr(client, method)(message_id=message_id, **kwargs)
         sent.append(message_id)
     client.flush()
     return sent
 
 
-def test_segment_events_become_warehouse_rows_serving_rows_and_slack_posts(stack):
-    sent = send(stack)
-    lake = LakeReader(stack["lake"])
-    events = wait_for(lambda: len(lake.current("events")) == len(sent) and lake.current("events"), what="events")
+def outbox_lines(stack) -> list[str]:
+    return stack.outbox_path.read_text().splitlines() if stack.outbox_path.exists() else []
+
+
+def test_segment_events_become_warehouse_rows_serving_rows_and_slack_posts(running, workspace):
+    stack = running
+    sent = send(stack, workspace)
+    lake = LakeReader(stack.lake_dir)
+    stack.pipeline.wait_until_acked(len(sent))
+    events = wait_for(lambda: len(lake.current(EVENTS)) == len(sent) and lake.current(EVENTS), what=EVENTS)
     assert sorted(e["message_id"] for e in events) == sorted(sent)
     assert {e["message_id"]: e["account_id"] for e in events}["e2e-2"] == "acme"
-    changes = wait_for(lambda: lake.current("milestone_changes"), what="a milestone change")
+    changes = wait_for(lambda: lake.current(CHANGES), what="a milestone change")
     assert [(c["entity_id"], c["kind"], c["count"], c["status"]) for c in changes] == [
         ("acme", "achieved", 2, "current")
     ]
-    matches = wait_for(
-        lambda: len(lake.current("stream_matches")) >= 6 and lake.current("stream_matches"), what="matches"
-    )
+    matches = wait_for(lambda: len(lake.current(MATCHES)) >= 6 and lake.current(MATCHES), what="matches")
     by_stream = {}
     for m in matches:
         by_stream.setdefault(m["stream_id"], set()).add(m["message_id"])
-    assert by_stream[stack["pricing"]["id"]] == {"e2e-5"}
-    assert {"e2e-0", "e2e-1", "e2e-2", "e2e-3", "e2e-4"} <= by_stream[stack["followed"]["id"]]
+    assert by_stream[workspace.streams["Pricing"]["id"]] == {"e2e-5"}
+    assert {"e2e-0", "e2e-1", "e2e-2", "e2e-3", "e2e-4"} <= by_stream[workspace.streams["Acme watch"]["id"]]
 
-    headers = {"Authorization": f"Bearer {stack['org']['admin_token']}"}
+    url = stack.api.url
+    headers = {"Authorization": f"Bearer {workspace.admin_token}"}
     account = wait_for(
         lambda: (
-            (r := httpx.get(f"{stack['api'].url}/v1/accounts/acme", headers=headers)).status_code == 200
-            and r.json()["milestones"]
-            and r.json()
+            (r := httpx.get(f"{url}/v1/accounts/acme", headers=headers)).status_code == 200
+            and (found := AccountOut.model_validate(r.json())).milestones
+            and found
         ),
         what="the account in the serving tables",
     )
-    assert (account["name"], account["milestones"][0]["name"]) == ("Acme Inc", "PQL")
-    contact = httpx.get(f"{stack['api'].url}/v1/contacts/u1", headers=headers).json()
+    assert (account.name, account.milestones[0].name) == ("Acme Inc", "PQL")
+    contact = httpx.get(f"{url}/v1/contacts/u1", headers=headers).json()
     assert (contact["email"], contact["account_id"]) == ("ada@acme.com", "acme")
-    catalog = httpx.get(f"{stack['api'].url}/v1/event-types", headers=headers).json()["items"]
+    catalog = httpx.get(f"{url}/v1/event-types", headers=headers).json()["items"]
     assert {(i["kind"], i["name"]) for i in catalog} >= {("Action", "Invited User"), ("Page", None), ("Group", None)}
 
-    outbox = Path(stack["env"]["VARIANCE_DATA_DIR"]) / "slack-outbox.jsonl"
-    lines = wait_for(
-        lambda: outbox.exists() and len(outbox.read_text().splitlines()) >= 6 and outbox.read_text().splitlines(),
-        what="the outbox",
-    )
+    lines = wait_for(lambda: len(outbox_lines(stack)) >= 6 and outbox_lines(stack), what="the outbox")
     assert all(json.loads(line)["channel_id"] == "C0ACME" for line in lines)
     assert "Milestone: PQL" in "\n".join(json.loads(line)["text"] for line in lines)
 
 
-def test_every_message_published_twice_changes_nothing(stack):
-    send(stack)
-    lake = LakeReader(stack["lake"])
-    outbox = Path(stack["env"]["VARIANCE_DATA_DIR"]) / "slack-outbox.jsonl"
-    wait_for(lambda: len(lake.current("events")) == 7 and lake.current("milestone_changes"), what="first delivery")
-    time.sleep(2)
-    before = {t: lake.counts()[t] for t in ("events", "milestone_changes", "stream_matches")}
-    posts_before = len(outbox.read_text().splitlines())
+def test_every_message_published_twice_changes_nothing(running, workspace):
+    stack = running
+    sent = send(stack, workspace)
+    lake = LakeReader(stack.lake_dir)
+    stack.pipeline.wait_until_acked(len(sent))
+    wait_for(lambda: len(lake.current(EVENTS)) == 7 and lake.current(CHANGES), what="first delivery")
+    # Everything the first delivery causes: the stream matches of the Slack stream, each posted.
+    slack_stream = workspace.streams["Acme watch"]["id"]
+    posted = {m["message_id"] for m in lake.current(MATCHES) if m["stream_id"] == slack_stream}
+    wait_for(lambda: {json.loads(line)["message_id"] for line in outbox_lines(stack)} >= posted, what="the posts")
+    tables = (EVENTS, CHANGES, MATCHES)
+    before = {t: lake.counts()[t] for t in tables}
+    posts_before = len(outbox_lines(stack))
+
     # Re-publish every stored event as Pub/Sub would redeliver it: same data, same attributes.
-    settings = Settings(**stack["env"])
+    settings = Settings(**stack.env)
     publisher = publisher_client(settings)
     futures = []
-    for row in lake.current("events"):
+    for row in lake.current(EVENTS):
         data = row["raw"].encode()
         attributes = {
             "org_id": row["org_id"],
@@ -220,8 +141,17 @@ def test_every_message_published_twice_changes_nothing(stack):
         futures.append(publisher.publish(settings.topic_path, data, **attributes))
     for f in futures:
         f.result(timeout=30)
-    wait_for(lambda: "events in 14" in stack["pipeline"].log(), what="the duplicates to be read", timeout=60)
-    time.sleep(3)
-    assert {t: lake.counts()[t] for t in ("events", "milestone_changes", "stream_matches")} == before
-    assert len(outbox.read_text().splitlines()) == posts_before
-    assert [c["count"] for c in lake.current("milestone_changes")] == [2]
+    # A positive sign the pipeline got past the duplicates: every message acknowledged
+    # (the duplicates too), then a marker sent after them, itself matched and posted.
+    marker = ("page", {"user_id": "u1", "name": "Docs", "properties": {"path": "/docs/marker"}})
+    [marker_id] = send(stack, workspace, [marker], prefix="marker")
+    stack.pipeline.wait_until_acked(2 * len(sent) + 1)
+    wait_for(
+        lambda: marker_id in {json.loads(line)["message_id"] for line in outbox_lines(stack)},
+        what="the marker's Slack post",
+    )
+
+    marker_adds = {EVENTS: 1, CHANGES: 0, MATCHES: 1}  # Acme watch follows u1's account
+    assert {t: lake.counts()[t] for t in tables} == {t: before[t] + marker_adds[t] for t in tables}
+    assert len(outbox_lines(stack)) == posts_before + 1
+    assert [c["count"] for c in lake.current(CHANGES)] == [2]

@@ -10,92 +10,37 @@ import random
 import sqlite3
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import duckdb
 import pytest
 from segment.analytics import Client
 
+from tests.support.waiting import wait_for
+from variance.appdb.session import make_engine, session_factory
 from variance.core.engine.batch import current_milestone_changes, current_stream_matches, run_batch
+from variance.core.vocabulary import WarehouseTable
 from variance.pipelines.config_source import load_org_config
 from variance.pipelines.restore import event_from_row
-from variance.stack.processes import run_cli, start_api, start_pipeline
+from variance.samples.workspace import Workspace
+from variance.stack.local import LocalStack
 from variance.warehouse.local import LakeReader
 
 pytestmark = pytest.mark.slow
+EVENTS = WarehouseTable.events.value
+CHANGES = WarehouseTable.milestone_changes.value
+MATCHES = WarehouseTable.stream_matches.value
 USERS = [f"user-{i}" for i in range(6)]
 
 
-def setup_org(env) -> dict:
-    org = json.loads(run_cli(["orgs", "create", "Acme"], env).stdout)
-    o = org["org_id"]
-    connection = json.loads(
-        run_cli(["connections", "create", "--org", o, "--name", "web", "--mapping", "group"], env).stdout
-    )
-    run_cli(
-        [
-            "milestones",
-            "create",
-            "--org",
-            o,
-            "--name",
-            "PQL",
-            "--entity",
-            "account",
-            "--kind",
-            "Action",
-            "--event",
-            "Invited User",
-            "--threshold",
-            "5",
-            "--window",
-            "30d",
-        ],
-        env,
-    )
-    run_cli(
-        [
-            "milestones",
-            "create",
-            "--org",
-            o,
-            "--name",
-            "Active",
-            "--entity",
-            "contact",
-            "--kind",
-            "Action",
-            "--event",
-            "Invited User",
-            "--threshold",
-            "3",
-        ],
-        env,
-    )
-    stream = json.loads(
-        run_cli(
-            [
-                "streams",
-                "create",
-                "--org",
-                o,
-                "--name",
-                "Acme",
-                "--visibility",
-                "team",
-                "--slack-channel-id",
-                "C0ACME",
-                "--slack-channel-name",
-                "#acme",
-            ],
-            env,
-        ).stdout
-    )
-    run_cli(
-        ["follows", "add", "--org", o, "--entity-type", "account", "--entity-id", "acme", "--stream", stream["id"]], env
-    )
-    return {"org": org, "connection": connection}
+def setup_workspace(env) -> Workspace:
+    workspace = Workspace.create(env, "Acme")
+    workspace.add_connection("web", mapping="group")
+    workspace.add_milestone("PQL", event="Invited User", threshold=5, window="30d")
+    workspace.add_milestone("Active", entity="contact", event="Invited User", threshold=3)
+    stream = workspace.add_stream("Acme", slack_channel=("C0ACME", "#acme"))
+    workspace.follow("account", "acme", stream=stream["id"])
+    return workspace
 
 
 class Traffic(threading.Thread):
@@ -137,66 +82,46 @@ def duplicated_rows(lake: Path, table: str) -> int:
 
 
 def test_kill_minus_nine_three_times_loses_and_doubles_nothing(emulator, tmp_path):
-    env = {
-        "PUBSUB_EMULATOR_HOST": emulator.emulator_host,
-        "VARIANCE_DATA_DIR": str(tmp_path / "data"),
-        "VARIANCE_EVENTS_TOPIC": f"events-{uuid.uuid4().hex[:8]}",
-        "VARIANCE_EVENTS_SUBSCRIPTION": f"pipeline-{uuid.uuid4().hex[:8]}",
-        "VARIANCE_ACK_DEADLINE": "10",
-    }
-    made = setup_org(env)
-    api = start_api(env, tmp_path / "api.log")
-    pipeline = start_pipeline(env, tmp_path / "pipeline-0.log")
-    traffic = Traffic(made["connection"]["secret"], api.url, seconds=24, rate=15)
-    kills = 0
-    try:
+    with LocalStack(tmp_path, emulator=emulator, env={"VARIANCE_ACK_DEADLINE": "10"}) as stack:
+        workspace = setup_workspace(stack.env)
+        stack.start_api()
+        pipeline = stack.start_pipeline()
+        traffic = Traffic(workspace.connection["secret"], stack.api.url, seconds=24, rate=15)
+        kills = 0
         traffic.start()
         rng = random.Random(11)
-        for round_ in range(1, 4):
-            time.sleep(rng.uniform(3, 6))
+        for _ in range(3):
+            time.sleep(rng.uniform(3, 6))  # kill at a random moment of the traffic
             pipeline.kill()
             kills += 1
-            time.sleep(rng.uniform(0.5, 2))
-            pipeline = start_pipeline(env, tmp_path / f"pipeline-{round_}.log")
+            time.sleep(rng.uniform(0.5, 2))  # and stay down a while, as a crashed process would
+            pipeline = stack.start_pipeline()
         traffic.join()
         # final catch-up: leases of the killed processes expire (10 s), messages come back
-        lake_dir = Path(env["VARIANCE_DATA_DIR"]) / "lake"
-        reader = LakeReader(lake_dir)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if len(reader.current("events")) >= len(traffic.sent):
-                break
-            time.sleep(1)
-        time.sleep(3)
+        reader = LakeReader(stack.lake_dir)
+        wait_for(lambda: len(reader.current(EVENTS)) >= len(traffic.sent), timeout=90, what="every event sent")
+        pipeline.wait_until_drained()
         pipeline.stop()
-        pipeline = start_pipeline(env, tmp_path / "pipeline-final.log")  # repairs anything still pending
-        time.sleep(3)
-    finally:
-        pipeline.stop()
-        api.stop()
+        stack.start_pipeline()  # its start repairs anything a kill left pending
+    lake_dir = stack.lake_dir
 
-    events = reader.current("events")
+    events = reader.current(EVENTS)
     stored = {e["message_id"] for e in events}
     sent = set(traffic.sent)
     lost = sent - stored
-    duplicated = duplicated_rows(lake_dir, "events")
+    duplicated = duplicated_rows(lake_dir, EVENTS)
     print(f"\nkills {kills}; sent {len(sent)}, stored {len(stored)}, duplicated rows {duplicated}, lost {len(lost)}")
     assert kills == 3
     assert lost == set()
     assert stored == sent
 
     # The uninterrupted computation over the same events, as of the same moment.
-    from variance.appdb.session import make_engine, session_factory
-
-    database = f"sqlite:///{Path(env['VARIANCE_DATA_DIR']) / 'variance.db'}"
-    with session_factory(make_engine(database))() as session:
-        config = load_org_config(session, made["org"]["org_id"])
+    with session_factory(make_engine(f"sqlite:///{stack.database_path}"))() as session:
+        config = load_org_config(session, workspace.org_id)
     as_of = max(e["event_time"] for e in events) + 1
     expected = run_batch(config, [event_from_row(e) for e in events], as_of, 3 * 86_400_000_000)
-    changes = reader.current("milestone_changes")
-    actual_rows = [("milestone_changes", r) for r in changes] + [
-        ("stream_matches", r) for r in reader.current("stream_matches")
-    ]
+    changes = reader.current(CHANGES)
+    actual_rows = [(CHANGES, r) for r in changes] + [(MATCHES, r) for r in reader.current(MATCHES)]
     assert current_milestone_changes(actual_rows) == current_milestone_changes(expected)
     assert current_stream_matches(actual_rows) == current_stream_matches(expected)
 
@@ -204,7 +129,7 @@ def test_kill_minus_nine_three_times_loses_and_doubles_nothing(emulator, tmp_pat
     latest: dict = {}
     for m, _, entity, kind, _at, _count in sorted(current_milestone_changes(expected), key=lambda c: c[4]):
         latest[(m, entity)] = kind == "achieved"
-    con = sqlite3.connect(Path(env["VARIANCE_DATA_DIR"]) / "variance.db")
+    con = sqlite3.connect(stack.database_path)
     status = {
         (m, e): bool(a) for m, e, a in con.execute("select milestone_id, entity_id, achieved from milestone_status")
     }
@@ -213,44 +138,32 @@ def test_kill_minus_nine_three_times_loses_and_doubles_nothing(emulator, tmp_pat
     assert items == len(current_stream_matches(expected))
 
     # the outbox: each expected match of the Slack-connected stream posted exactly once
-    outbox = [
-        json.loads(line) for line in (Path(env["VARIANCE_DATA_DIR"]) / "slack-outbox.jsonl").read_text().splitlines()
-    ]
+    outbox = [json.loads(line) for line in stack.outbox_path.read_text().splitlines()]
     keys = [p["message_id"] for p in outbox]
     assert len(keys) == len(set(keys))
     assert set(keys) == {m[1] for m in current_stream_matches(expected)}
 
 
 def test_graceful_stop_and_start_with_traffic_in_flight(emulator, tmp_path):
-    env = {
-        "PUBSUB_EMULATOR_HOST": emulator.emulator_host,
-        "VARIANCE_DATA_DIR": str(tmp_path / "data"),
-        "VARIANCE_EVENTS_TOPIC": f"events-{uuid.uuid4().hex[:8]}",
-        "VARIANCE_EVENTS_SUBSCRIPTION": f"pipeline-{uuid.uuid4().hex[:8]}",
-    }
-    made = setup_org(env)
-    api = start_api(env, tmp_path / "api.log")
-    pipeline = start_pipeline(env, tmp_path / "pipeline-0.log")
-    traffic = Traffic(made["connection"]["secret"], api.url, seconds=12, rate=20)
-    try:
+    with LocalStack(tmp_path, emulator=emulator) as stack:
+        workspace = setup_workspace(stack.env)
+        stack.start_api()
+        pipeline = stack.start_pipeline()
+        traffic = Traffic(workspace.connection["secret"], stack.api.url, seconds=12, rate=20)
         traffic.start()
-        for round_ in range(1, 3):
-            time.sleep(4)
+        for _ in range(2):
+            time.sleep(4)  # stop in the middle of the traffic
             started = time.monotonic()
             assert pipeline.stop() == 0
             assert time.monotonic() - started < 10, "a graceful stop must finish within seconds"
+            assert pipeline.state().phase == "stopped"
             assert "stopped in" in pipeline.log()
-            pipeline = start_pipeline(env, tmp_path / f"pipeline-{round_}.log")
+            pipeline = stack.start_pipeline()
         traffic.join()
-        reader = LakeReader(Path(env["VARIANCE_DATA_DIR"]) / "lake")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(reader.current("events")) < len(traffic.sent):
-            time.sleep(0.5)
-    finally:
-        pipeline.stop()
-        api.stop()
-    stored = [e["message_id"] for e in reader.current("events")]
-    duplicated = duplicated_rows(Path(env["VARIANCE_DATA_DIR"]) / "lake", "events")
+        reader = LakeReader(stack.lake_dir)
+        wait_for(lambda: len(reader.current(EVENTS)) >= len(traffic.sent), what="every event sent")
+    stored = [e["message_id"] for e in reader.current(EVENTS)]
+    duplicated = duplicated_rows(stack.lake_dir, EVENTS)
     print(f"\nsent {len(traffic.sent)}, stored {len(stored)}, duplicated rows {duplicated}")
     assert sorted(stored) == sorted(set(traffic.sent))
     assert duplicated == 0

@@ -4,17 +4,16 @@ is lost; when the emulator comes back empty, the API recreates its topic."""
 from __future__ import annotations
 
 import base64
-import json
 import time
 import uuid
 
 import httpx
 import pytest
 
-from variance.clients.emulator import free_port, start_emulator
 from variance.clients.pubsub import ensure_subscription, ensure_topic, publisher_client, subscriber_client
 from variance.core.settings import Settings
-from variance.stack.processes import run_cli, start_api
+from variance.samples.workspace import Workspace
+from variance.stack.local import LocalStack
 
 pytestmark = pytest.mark.slow
 
@@ -40,24 +39,12 @@ def _drain(subscriber, settings: Settings, expected: int) -> set[str]:
 
 
 def test_outage_gives_503_fast_and_loses_nothing_accepted(tmp_path):
-    port = free_port()
-    emulator = start_emulator(port, log_path=tmp_path / "emulator.log")
-    env = {
-        "PUBSUB_EMULATOR_HOST": emulator.emulator_host,
-        "VARIANCE_DATA_DIR": str(tmp_path / "data"),
-        "VARIANCE_EVENTS_TOPIC": f"events-{uuid.uuid4().hex[:8]}",
-        "VARIANCE_EVENTS_SUBSCRIPTION": f"check-{uuid.uuid4().hex[:8]}",
-        "VARIANCE_PUBLISH_TIMEOUT": "2",
-    }
-    settings = Settings(**env)
-    api = start_api(env, tmp_path / "api.log")
-    try:
-        org = json.loads(run_cli(["orgs", "create", "Acme"], env).stdout)
-        conn = json.loads(
-            run_cli(
-                ["connections", "create", "--org", org["org_id"], "--name", "web", "--mapping", "group"], env
-            ).stdout
-        )
+    env = {"VARIANCE_EVENTS_SUBSCRIPTION": f"check-{uuid.uuid4().hex[:8]}", "VARIANCE_PUBLISH_TIMEOUT": "2"}
+    with LocalStack(tmp_path, env=env) as stack:
+        emulator = stack.start_emulator()
+        settings = Settings(**stack.env)
+        api = stack.start_api()
+        conn = Workspace.create(stack.env, "Acme").add_connection("web", mapping="group")
         auth = {"Authorization": "Basic " + base64.b64encode(f"{conn['secret']}:".encode()).decode()}
         subscriber = _subscribe(settings)
 
@@ -79,7 +66,7 @@ def test_outage_gives_503_fast_and_loses_nothing_accepted(tmp_path):
         assert elapsed < 6, f"the API took {elapsed:.1f} s to give up"
 
         # The emulator restarts empty: no topic, no subscription.
-        emulator = start_emulator(port, log_path=tmp_path / "emulator2.log")
+        stack.start_emulator(emulator.port)  # the same port, empty
         deadline = time.monotonic() + 15
         first_after = None
         while time.monotonic() < deadline:
@@ -97,7 +84,4 @@ def test_outage_gives_503_fast_and_loses_nothing_accepted(tmp_path):
         after = {f"after-{i}" for i in range(20) if send(f"after-{i}").status_code == 200}
         assert len(after) == 20
         assert _drain(subscriber, settings, 20) == after
-    finally:
-        api.stop()
-        emulator.stop()
     assert "Traceback" not in api.log()

@@ -26,19 +26,20 @@ def test_every_create_is_visible_to_the_next_request(api_process, stack_env):
     invisible = []
     with httpx.Client(base_url=api_process.url, headers=headers, timeout=10) as client:
         for index in range(PAIRS):
-            kind = ("views", "streams", "tags")[index % 3]
-            body = {"name": f"{kind}-{index}", "visibility": "team"}
-            if kind != "streams":
+            path = ("/v1/views", "/v1/streams", "/v1/tags")[index % 3]
+            name = f"{path.rsplit('/', 1)[1]}-{index}"
+            body: dict = {"name": name, "visibility": "team"}
+            if path != "/v1/streams":
                 body = {
-                    "name": f"{kind}-{index}",
+                    "name": name,
                     "entity": "account",
                     "definition": {"type": "group", "match": "all", "conditions": [PRO]},
                 }
-                if kind == "views":
+                if path == "/v1/views":
                     body["visibility"] = "team"
-            created = client.post(f"/v1/{kind}", json=body)
+            created = client.post(path, json=body)
             assert created.status_code == 201, created.text
-            read = client.patch(f"/v1/{kind}/{created.json()['id']}", json={"name": f"{kind}-{index}-renamed"})
+            read = client.patch(f"{path}/{created.json()['id']}", json={"name": f"{name}-renamed"})
             if read.status_code != 200:
-                invisible.append((kind, read.status_code, read.text))
+                invisible.append((path, read.status_code, read.text))
     assert invisible == [], f"{len(invisible)} of {PAIRS} creates were invisible to the next request: {invisible[:3]}"

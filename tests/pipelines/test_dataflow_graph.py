@@ -45,8 +45,8 @@ def test_dataflow_options_choose_pubsub_pickled_state_and_bigquery(tmp_path):
     names = transform_names(p)
     assert any(n.startswith("ReadFromPubSub") for n in names)
     assert not any("ReadDurably" in n for n in names)
-    assert any(n.startswith("ToBigQuery") for n in names)
-    assert not any(n.startswith("ToLocalWarehouse") for n in names)
+    assert any(n.startswith("WriteSignals/ToBigQuery") for n in names)
+    assert not any(n.startswith("WriteSignals/ToLocalWarehouse") for n in names)
     signals = next(t for t in p.transforms_stack[0].parts if t.full_label == "ComputeSignals")
     assert isinstance(signals.transform._fn, PickledSignalsFn)
 
@@ -58,7 +58,7 @@ def test_local_runner_is_the_default_and_uses_the_durable_read(tmp_path):
     p = beam.Pipeline(options=options)
     build_signals(p, _read_messages(p, settings, local=True), settings, local=True)
     names = transform_names(p)
-    assert any("ReadDurably" in n for n in names) and any(n.startswith("ToLocalWarehouse") for n in names)
+    assert any("ReadDurably" in n for n in names) and any(n.startswith("WriteSignals/ToLocalWarehouse") for n in names)
 
 
 def test_setup_file_declares_what_the_pipeline_imports():

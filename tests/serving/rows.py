@@ -1,5 +1,6 @@
-"""Builders for the warehouse rows the signals engine emits (core/warehouse.py), and a
-view of the serving tables for assertions."""
+"""Builders for the warehouse rows the signals engine emits, through the typed records
+of core/rows.py (so they have exactly the schema's columns), and a view of the serving
+tables for assertions."""
 
 from __future__ import annotations
 
@@ -10,8 +11,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from variance.appdb.models import Milestone, Organisation, Stream
+from variance.core.rows import (
+    AccountRecord,
+    ContactAccountLinkRecord,
+    ContactRecord,
+    DailyActivityRecord,
+    EventRecord,
+    MilestoneChangeRecord,
+    StreamMatchRecord,
+)
 from variance.core.timeutil import from_micros
-from variance.core.warehouse import stable_hash
+from variance.core.vocabulary import AccountMapping, ChangeSource, EntityType, MatchedBy
+from variance.core.warehouse import Row, stable_hash
 from variance.serving import ServingStats, apply_rows
 
 ORG = "org_a"
@@ -43,82 +54,70 @@ def event(
     traits: dict | None = None,
     connection: str = "web",
     org: str = ORG,
-) -> tuple[str, dict]:
+) -> Row:
     types = {"Action": "track", "Page": "page", "Screen": "screen", "Identify": "identify", "Group": "group"}
-    return (
-        "events",
-        {
-            "org_id": org,
-            "message_id": message_id,
-            "connection_id": "con_web",
-            "connection_name": connection,
-            "type": types.get(kind, "alias"),
-            "kind": kind,
-            "name": name if kind == "Action" else None,
-            "event_time": t,
-            "received_at": t,
-            "user_id": contact,
-            "anonymous_id": None,
-            "contact_id": contact,
-            "account_id": account,
-            "group_id": None,
-            "properties": _json(properties or {}),
-            "traits": _json(traits or {}),
-            "context": "{}",
-            "raw": "{}",
-            "recorded_at": t,
-        },
-    )
+    return EventRecord(
+        org_id=org,
+        message_id=message_id,
+        connection_id="con_web",
+        connection_name=connection,
+        type=types.get(kind, "alias") if kind else "alias",
+        kind=kind,
+        name=name if kind == "Action" else None,
+        event_time=t,
+        received_at=t,
+        user_id=contact,
+        anonymous_id=None,
+        contact_id=contact,
+        account_id=account,
+        group_id=None,
+        properties=_json(properties or {}),
+        traits=_json(traits or {}),
+        context="{}",
+        raw="{}",
+        recorded_at=t,
+    ).as_row()
 
 
-def identify(message_id: str, t: int, contact: str = "u1", *, name=None, email=None, traits=None, org=ORG):
-    return (
-        "contacts",
-        {
-            "org_id": org,
-            "contact_id": contact,
-            "message_id": message_id,
-            "event_time": t,
-            "user_id": contact,
-            "anonymous_id": None,
-            "name": name,
-            "email": email,
-            "traits": _json(traits or {}),
-            "recorded_at": t,
-        },
-    )
+def identify(message_id: str, t: int, contact: str = "u1", *, name=None, email=None, traits=None, org=ORG) -> Row:
+    return ContactRecord(
+        org_id=org,
+        contact_id=contact,
+        message_id=message_id,
+        event_time=t,
+        user_id=contact,
+        anonymous_id=None,
+        name=name,
+        email=email,
+        traits=_json(traits or {}),
+        recorded_at=t,
+    ).as_row()
 
 
-def account_call(message_id: str, t: int, account: str, *, name=None, domain=None, traits=None, org=ORG):
-    return (
-        "accounts",
-        {
-            "org_id": org,
-            "account_id": account,
-            "message_id": message_id,
-            "event_time": t,
-            "name": name,
-            "domain": domain,
-            "traits": _json(traits or {}),
-            "source": "group",
-            "recorded_at": t,
-        },
-    )
+def account_call(message_id: str, t: int, account: str, *, name=None, domain=None, traits=None, org=ORG) -> Row:
+    return AccountRecord(
+        org_id=org,
+        account_id=account,
+        message_id=message_id,
+        event_time=t,
+        name=name,
+        domain=domain,
+        traits=_json(traits or {}),
+        source=AccountMapping.group.value,
+        recorded_at=t,
+    ).as_row()
 
 
-def link(message_id: str, t: int, contact: str, account: str, org=ORG):
-    return (
-        "contact_account_links",
-        {
-            "org_id": org,
-            "contact_id": contact,
-            "account_id": account,
-            "linked_at": t,
-            "message_id": message_id,
-            "method": "group",
-            "recorded_at": t,
-        },
-    )
+def link(message_id: str, t: int, contact: str, account: str, org=ORG) -> Row:
+    return ContactAccountLinkRecord(
+        org_id=org,
+        contact_id=contact,
+        account_id=account,
+        linked_at=t,
+        message_id=message_id,
+        method=AccountMapping.group.value,
+        recorded_at=t,
+    ).as_row()
 
 
 def change(
@@ -132,26 +131,23 @@ def change(
     version: int = 1,
     recorded: int = 0,
     org: str = ORG,
-):
+) -> Row:
     change_id = stable_hash(org, milestone, str(version), "account", entity, kind, str(t))
-    return (
-        "milestone_changes",
-        {
-            "org_id": org,
-            "change_id": change_id,
-            "milestone_id": milestone,
-            "milestone_version": version,
-            "milestone_name": "PQL",
-            "entity_type": "account",
-            "entity_id": entity,
-            "kind": kind,
-            "changed_at": t,
-            "count": count,
-            "status": status,
-            "source": "streaming",
-            "recorded_at": recorded,
-        },
-    )
+    return MilestoneChangeRecord(
+        org_id=org,
+        change_id=change_id,
+        milestone_id=milestone,
+        milestone_version=version,
+        milestone_name="PQL",
+        entity_type=EntityType.account.value,
+        entity_id=entity,
+        kind=kind,
+        changed_at=t,
+        count=count,
+        status=status,
+        source=ChangeSource.streaming.value,
+        recorded_at=recorded,
+    ).as_row()
 
 
 def match(
@@ -166,38 +162,28 @@ def match(
     account: str | None = None,
     recorded: int = 0,
     org: str = ORG,
-):
-    return (
-        "stream_matches",
-        {
-            "org_id": org,
-            "stream_id": stream,
-            "message_id": message_id,
-            "event_time": t,
-            "kind": kind,
-            "name": name,
-            "contact_id": contact,
-            "account_id": account,
-            "matched_by": "selector",
-            "status": status,
-            "recorded_at": recorded,
-        },
-    )
+) -> Row:
+    return StreamMatchRecord(
+        org_id=org,
+        stream_id=stream,
+        message_id=message_id,
+        event_time=t,
+        kind=kind,
+        name=name,
+        contact_id=contact,
+        account_id=account,
+        matched_by=MatchedBy.selector.value,
+        status=status,
+        recorded_at=recorded,
+    ).as_row()
 
 
-def daily(entity_id: str, day: str, count: int, *, entity_type="contact", kind="Action", name="Invited User", org=ORG):
-    return (
-        "daily_activity",
-        {
-            "org_id": org,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "day": day,
-            "kind": kind,
-            "name": name,
-            "count": count,
-        },
-    )
+def daily(
+    entity_id: str, day: str, count: int, *, entity_type="contact", kind="Action", name="Invited User", org=ORG
+) -> Row:
+    return DailyActivityRecord(
+        org_id=org, entity_type=entity_type, entity_id=entity_id, day=day, kind=kind, name=name, count=count
+    ).as_row()
 
 
 @dataclass

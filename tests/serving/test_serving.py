@@ -34,8 +34,10 @@ from variance.appdb.models import (
     MilestoneStatusRow,
     StreamItemRow,
 )
+from variance.core.warehouse import DEAD_LETTERS, IDENTITY_LINKS
 from variance.serving import ServingStats
 from variance.workspace.entities import get_account, list_accounts, list_contacts, search_key
+from variance.workspace.schemas.entities import ContactOut
 
 
 def by_id(db, model):
@@ -84,9 +86,9 @@ def test_events_create_contacts_and_accounts_with_their_seen_range(db):
             event("e1", T0 + HOUR, contact="u1", account="acme"),
             event("e2", T0, contact="u1", kind="Page", name=None),
             event("e3", T0 + 2 * HOUR, contact="u2", kind=None, name=None),  # alias
-            ("identity_links", {"org_id": ORG}),
+            (IDENTITY_LINKS.name, {"org_id": ORG}),
             ("activity", {"org_id": ORG}),
-            ("dead_letters", {"org_id": ORG}),
+            (DEAD_LETTERS.name, {"org_id": ORG}),
         ]
     )
     assert by_id(db, ContactRow) == {
@@ -399,18 +401,18 @@ def test_the_api_shows_what_was_written(db):
     db.apply(everything())
     with db.sessions() as session:
         contacts, _ = list_contacts(session, ORG, q="ADA")
-        assert [c.model_dump() for c in contacts] == [
-            {
-                "contact_id": "u1",
-                "name": "Ada",
-                "email": "ada@acme.com",
-                "account_id": "acme",
-                "traits": {"plan": "pro"},
-                "first_seen_at": at(T0),
-                "last_seen_at": at(T0 + 3 * HOUR),
-                "milestones": [],
-                "tags": [],
-            }
+        assert contacts == [
+            ContactOut(
+                contact_id="u1",
+                name="Ada",
+                email="ada@acme.com",
+                account_id="acme",
+                traits={"plan": "pro"},
+                first_seen_at=at(T0),
+                last_seen_at=at(T0 + 3 * HOUR),
+                milestones=[],
+                tags=[],
+            )
         ]
         assert [c.contact_id for c in list_contacts(session, ORG, account_id="globex")[0]] == ["u2"]
         account = get_account(session, ORG, "acme")

@@ -32,8 +32,11 @@ from variance.appdb.models import (
 )
 from variance.core.engine.batch import current_rows, run_batch
 from variance.core.timeutil import from_micros
-from variance.core.warehouse import TABLES
+from variance.core.vocabulary import ServingTable
+from variance.core.warehouse import EVENTS, TABLES
 from variance.serving import rebuild
+
+DAILY_ACTIVITY = ServingTable.daily_activity.value
 
 SERVING = (ContactRow, AccountRow, MilestoneStatusRow, StreamItemRow, EventTypeRow, DailyActivityRow)
 
@@ -67,7 +70,7 @@ def daily_rows(rows) -> list:
         if table == "activity"
     )
     keys = ("org_id", "entity_type", "entity_id", "day", "kind", "name")
-    return [("daily_activity", {**dict(zip(keys, key, strict=True)), "count": n}) for key, n in counts.items()]
+    return [(DAILY_ACTIVITY, {**dict(zip(keys, key, strict=True)), "count": n}) for key, n in counts.items()]
 
 
 def engine_rows() -> list:
@@ -109,7 +112,7 @@ def test_rebuild_is_exact_where_separate_calls_are_not(db):
 
 def test_rebuild_replaces_only_that_organisations_rows(db):
     db.apply([event("e1", T0, contact="stale"), event("e1", T0, contact="theirs", org=OTHER), match("e1", T0)])
-    run_rebuild(db, {"events": [event("e2", T0 + HOUR, contact="u1")[1]]})
+    run_rebuild(db, {EVENTS.name: [event("e2", T0 + HOUR, contact="u1")[1]]})
     assert [(r["org_id"], r["contact_id"]) for r in db.table(ContactRow)] == [(ORG, "u1"), (OTHER, "theirs")]
     assert db.table(StreamItemRow) == []
     assert [(r["org_id"], r["count"]) for r in db.table(EventTypeRow)] == [(ORG, 1), (OTHER, 1)]
@@ -139,4 +142,4 @@ def test_rebuild_keeps_the_newest_matches_and_only_current_changes(db):
 
 def test_rebuild_refuses_another_organisations_rows(db):
     with pytest.raises(ValueError, match="org_b"):
-        run_rebuild(db, {"events": [event("e1", T0, org=OTHER)[1]]})
+        run_rebuild(db, {EVENTS.name: [event("e1", T0, org=OTHER)[1]]})

@@ -9,9 +9,11 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.support.beam import batch_pipeline
 from variance.core import bus
+from variance.core.vocabulary import WarehouseTable
 from variance.transforms.messages import ReceivedMessage
 from variance.transforms.parse import ParseMessages
 
+DEAD_LETTERS = WarehouseTable.dead_letters.value
 ATTRS = {
     bus.ORG_ID: "org_a",
     bus.CONNECTION_ID: "con_1",
@@ -42,7 +44,9 @@ def test_good_and_bad_messages():
             dict(ATTRS, message_id="r1", type="rejected", rejected="batch[1].event: is required"),
             "ack-5",
         ),
+        ReceivedMessage(b"[]", dict(ATTRS, message_id="m6"), None),  # the runner acknowledges (Dataflow)
     ]
+    not_json = "data is not JSON (unexpected character, expected a string key: line 1 column 2 (char 1))"
     with batch_pipeline() as p:
         out = p | beam.Create(messages) | ParseMessages()
         assert_that(
@@ -51,32 +55,34 @@ def test_good_and_bad_messages():
                 lambda kv: (kv[0], kv[1].event.message_id, kv[1].event.name, kv[1].event.event_time, kv[1].ack_id)
             ),
             equal_to([("org_a", "m1", "Invited User", 1714557600000000, "ack-1")]),
-            label="events",
+            label="parsed events",
         )
+        # A bad message to acknowledge travels with its dead letter, so both are durable together.
         assert_that(
-            out.dead_letters
+            out.acks
             | beam.Map(
-                lambda r: (
-                    (r[1]["stage"], r[1]["message_id"], r[1]["reason"])
-                    if r[0] == "dead_letters"
-                    else ("ack", r[1]["ack_id"])
-                )
+                lambda a: (a.ack_id, *[(r[0], r[1]["stage"], r[1]["message_id"], r[1]["reason"]) for r in a.rows])
             ),
             equal_to(
                 [
+                    ("ack-2", (DEAD_LETTERS, "parse", "m2", not_json)),
                     (
-                        "parse",
-                        "m2",
-                        "data is not JSON (unexpected character, expected a string key: line 1 column 2 (char 1))",
+                        "ack-3",
+                        (
+                            DEAD_LETTERS,
+                            "parse",
+                            "m1",
+                            "event: is required for track calls and must be a non-empty string",
+                        ),
                     ),
-                    ("ack", "ack-2"),
-                    ("parse", "m1", "event: is required for track calls and must be a non-empty string"),
-                    ("ack", "ack-3"),
-                    ("parse", "m1", "attributes org_id are missing"),
-                    ("ack", "ack-4"),
-                    ("ingest", "r1", "batch[1].event: is required"),
-                    ("ack", "ack-5"),
+                    ("ack-4", (DEAD_LETTERS, "parse", "m1", "attributes org_id are missing")),
+                    ("ack-5", (DEAD_LETTERS, "ingest", "r1", "batch[1].event: is required")),
                 ]
             ),
+            label="acks",
+        )
+        assert_that(
+            out.dead_letters | beam.Map(lambda r: (r[0], r[1]["stage"], r[1]["message_id"], r[1]["reason"])),
+            equal_to([(DEAD_LETTERS, "parse", "m6", "data must be a JSON object")]),
             label="dead letters",
         )

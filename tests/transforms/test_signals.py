@@ -9,10 +9,13 @@ from apache_beam.transforms.window import TimestampedValue
 
 from tests.support.beam import StaticConfig, streaming_pipeline
 from tests.support.events import DAY, HOUR, MIN, T0, config, event, milestone, track
+from variance.core.vocabulary import Stage, WarehouseTable
 from variance.transforms.messages import Envelope
 from variance.transforms.signals import ComputeSignals
 
 S = 1_000_000
+EVENTS, DEAD_LETTERS = WarehouseTable.events.value, WarehouseTable.dead_letters.value
+MILESTONE_CHANGES = WarehouseTable.milestone_changes.value
 
 
 def at(e):
@@ -23,7 +26,7 @@ def changes(rows):
     """(status, kind, entity, changed_at offset from T0 in hours, count) of milestone change rows."""
     return (
         rows
-        | beam.Filter(lambda r: r[0] == "milestone_changes")
+        | beam.Filter(lambda r: r[0] == MILESTONE_CHANGES)
         | beam.Map(
             lambda r: (
                 r[1]["status"],
@@ -37,9 +40,10 @@ def changes(rows):
 
 
 def run(stream: TestStream, cfgs, lateness=3 * DAY):
+    """The pipeline and ComputeSignals' warehouse rows."""
     p = streaming_pipeline()
-    rows = p | stream | ComputeSignals(StaticConfig(*cfgs), lateness, DAY, in_process_state=True)
-    return p, rows
+    signals = p | stream | ComputeSignals(StaticConfig(*cfgs), lateness, DAY, in_process_state=True)
+    return p, signals.rows
 
 
 def test_achieved_when_the_watermark_passes_then_lost_then_achieved_again():
@@ -145,14 +149,14 @@ def test_too_late_event_lands_in_the_warehouse_and_dead_letters_not_in_milestone
     p, rows = run(stream, [cfg])
     assert_that(
         rows
-        | beam.Filter(lambda r: r[0] in ("events", "dead_letters", "milestone_changes"))
+        | beam.Filter(lambda r: r[0] in (EVENTS, DEAD_LETTERS, MILESTONE_CHANGES))
         | beam.Map(lambda r: (r[0], r[1].get("message_id"), r[1].get("stage"))),
         equal_to(
             [
-                ("events", "g1", None),
-                ("events", "x", None),
-                ("events", "old", None),
-                ("dead_letters", "old", "milestones"),
+                (EVENTS, "g1", None),
+                (EVENTS, "x", None),
+                (EVENTS, "old", None),
+                (DEAD_LETTERS, "old", Stage.milestones.value),
             ]
         ),
     )
@@ -171,7 +175,7 @@ def test_two_organisations_with_the_same_user_ids_are_counted_apart():
     stream = TestStream().add_elements(elements).advance_watermark_to((T0 + DAY) / S).advance_watermark_to_infinity()
     p, rows = run(stream, cfgs)
     assert_that(
-        rows | beam.Filter(lambda r: r[0] == "milestone_changes") | beam.Map(lambda r: (r[1]["org_id"], r[1]["kind"])),
+        rows | beam.Filter(lambda r: r[0] == MILESTONE_CHANGES) | beam.Map(lambda r: (r[1]["org_id"], r[1]["kind"])),
         equal_to([("org_a", "achieved")]),
     )
     p.run()
@@ -227,10 +231,10 @@ def test_a_milestone_created_while_running_is_evaluated_over_history():
         | stream
         | beam.Map(_switch, token)
         | ComputeSignals(SwitchingConfig(before, after, token), 3 * DAY, DAY, True, history=History(past, token))
-    )
+    ).rows
     assert_that(
         rows
-        | beam.Filter(lambda r: r[0] == "milestone_changes")
+        | beam.Filter(lambda r: r[0] == MILESTONE_CHANGES)
         | beam.Map(lambda r: (r[1]["kind"], (r[1]["changed_at"] - T0) // HOUR, r[1]["count"], r[1]["source"])),
         equal_to([("achieved", 2, 2, "recompute")]),
     )

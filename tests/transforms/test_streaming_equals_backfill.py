@@ -26,11 +26,13 @@ from tests.support.events import (
     track,
 )
 from variance.core.engine.batch import current_milestone_changes, current_stream_matches, run_batch
+from variance.core.vocabulary import WarehouseTable
 from variance.pipelines.backfill import ComputeOrgBatch
 from variance.transforms.messages import Envelope
 from variance.transforms.signals import ComputeSignals
 
 S = 1_000_000
+MILESTONE_CHANGES, STREAM_MATCHES = WarehouseTable.milestone_changes.value, WarehouseTable.stream_matches.value
 LATENESS = 2 * DAY
 AS_OF = T0 + 8 * DAY
 
@@ -82,7 +84,7 @@ def arrivals(rng, links, tracks):
 
 
 def collect(rows):
-    return rows | beam.Filter(lambda r: r[0] in ("milestone_changes", "stream_matches"))
+    return rows | beam.Filter(lambda r: r[0] in (MILESTONE_CHANGES, STREAM_MATCHES))
 
 
 def check_equal(expected_rows):
@@ -109,10 +111,10 @@ def test_streaming_equals_backfill_on_beam():
             assert_that(collect(backfill), check_equal(expected))
 
         p = streaming_pipeline()  # streaming, shuffled, duplicated and delayed
-        rows = (
+        signals = (
             p | arrivals(rng, links, tracks) | ComputeSignals(StaticConfig(cfg), LATENESS, DAY, in_process_state=True)
         )
         # changes up to AS_OF: the last watermark step lets every timer up to it fire
-        rows = rows | beam.Filter(lambda r: r[0] != "milestone_changes" or r[1]["changed_at"] <= AS_OF)
+        rows = signals.rows | beam.Filter(lambda r: r[0] != MILESTONE_CHANGES or r[1]["changed_at"] <= AS_OF)
         assert_that(collect(rows), check_equal(expected))
         p.run()

@@ -22,7 +22,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from variance.core.settings import Settings
-from variance.core.warehouse import TABLES, row_key
+from variance.core.warehouse import DEAD_LETTERS, EVENTS, MILESTONE_CHANGES, TABLES, row_key
 from variance.warehouse.bigquery import (
     BigQueryReader,
     BigQueryWriter,
@@ -129,7 +129,7 @@ class FakeBigQuery:
                 case ["projects", project, "datasets", dataset, "tables", table, "insertAll"], "POST":
                     if f"{project}.{dataset}.{table}" not in self.tables:
                         return 404, _error(404, "notFound", "Not found: Table")
-                    errors = {} if table == "dead_letters" else self._insert_errors(body)
+                    errors = {} if table == DEAD_LETTERS.name else self._insert_errors(body)
                     return 200, {"kind": "bigquery#tableDataInsertAllResponse", **errors}
                 case ["projects", project, "queries"], "POST":
                     return 200, self.query_response
@@ -261,32 +261,32 @@ MILESTONE_CHANGES_SCHEMA = [
 
 
 def test_schemas_come_from_the_one_table_definition():
-    assert json_schema("milestone_changes") == MILESTONE_CHANGES_SCHEMA
-    assert [f.to_api_repr() for f in bigquery_schema("milestone_changes")] == MILESTONE_CHANGES_SCHEMA
-    beam_fields = beam_table_schema("milestone_changes").fields
+    assert json_schema(MILESTONE_CHANGES.name) == MILESTONE_CHANGES_SCHEMA
+    assert [f.to_api_repr() for f in bigquery_schema(MILESTONE_CHANGES.name)] == MILESTONE_CHANGES_SCHEMA
+    beam_fields = beam_table_schema(MILESTONE_CHANGES.name).fields
     assert [(f.name, f.type, f.mode) for f in beam_fields] == [
         (f["name"], f["type"], f["mode"]) for f in MILESTONE_CHANGES_SCHEMA
     ]
-    assert {f["name"]: f["type"] for f in json_schema("events")}["properties"] == "JSON"
+    assert {f["name"]: f["type"] for f in json_schema(EVENTS.name)}["properties"] == "JSON"
     for name, table in TABLES.items():
         assert [f["name"] for f in json_schema(name)] == list(table.column_names)
 
 
 def test_tables_are_partitioned_by_day_and_clustered_by_organisation():
-    assert table_options("events") == {
+    assert table_options(EVENTS.name) == {
         "timePartitioning": {"type": "DAY", "field": "event_time"},
         "clustering": {"fields": ["org_id"]},
     }
-    assert table_options("dead_letters")["timePartitioning"] == {"type": "DAY", "field": "recorded_at"}
-    resource = bigquery_table("milestone_changes", "p", "d").to_api_repr()
-    assert resource["tableReference"] == {"projectId": "p", "datasetId": "d", "tableId": "milestone_changes"}
+    assert table_options(DEAD_LETTERS.name)["timePartitioning"] == {"type": "DAY", "field": "recorded_at"}
+    resource = bigquery_table(MILESTONE_CHANGES.name, "p", "d").to_api_repr()
+    assert resource["tableReference"] == {"projectId": "p", "datasetId": "d", "tableId": MILESTONE_CHANGES.name}
     assert resource["timePartitioning"] == {"type": "DAY", "field": "changed_at"}
     assert resource["clustering"] == {"fields": ["org_id"]}
     assert resource["schema"] == {"fields": MILESTONE_CHANGES_SCHEMA}
 
 
 def test_rows_are_converted_to_what_insert_all_takes():
-    assert to_bigquery_row("events", event("m1", anonymous_id=None)) == {
+    assert to_bigquery_row(EVENTS.name, event("m1", anonymous_id=None)) == {
         "org_id": "org_a",
         "message_id": "m1",
         "connection_id": "con_web",
@@ -322,19 +322,19 @@ def test_beam_creates_the_table_and_inserts_with_row_keys_as_insert_ids(fake, da
         result = (
             p
             | beam.Create(rows)
-            | WriteTableToBigQuery("milestone_changes", PROJECT, dataset, test_client=BeamTestClient(fake.url))
+            | WriteTableToBigQuery(MILESTONE_CHANGES.name, PROJECT, dataset, test_client=BeamTestClient(fake.url))
         )
-        assert_that(result["dead_letters"], equal_to([]), label="NoDeadLetters")
+        assert_that(result[DEAD_LETTERS.name], equal_to([]), label="NoDeadLetters")
 
     assert fake.tables[f"{PROJECT}.{dataset}.milestone_changes"] == {
-        "tableReference": {"projectId": PROJECT, "datasetId": dataset, "tableId": "milestone_changes"},
+        "tableReference": {"projectId": PROJECT, "datasetId": dataset, "tableId": MILESTONE_CHANGES.name},
         "schema": {"fields": MILESTONE_CHANGES_SCHEMA},
         "timePartitioning": {"type": "DAY", "field": "changed_at"},
         "clustering": {"fields": ["org_id"]},
     }
-    [body] = fake.inserts("milestone_changes")
-    assert body == insert_all("milestone_changes", rows)
-    assert body["rows"][0]["insertId"] == row_key(TABLES["milestone_changes"], change("c1"))
+    [body] = fake.inserts(MILESTONE_CHANGES.name)
+    assert body == insert_all(MILESTONE_CHANGES.name, rows)
+    assert body["rows"][0]["insertId"] == row_key(TABLES[MILESTONE_CHANGES.name], change("c1"))
 
 
 def test_a_row_sent_twice_keeps_its_insert_id(fake, dataset):
@@ -342,16 +342,16 @@ def test_a_row_sent_twice_keeps_its_insert_id(fake, dataset):
         _ = (
             p
             | beam.Create([change("c1")])
-            | WriteTableToBigQuery("milestone_changes", PROJECT, dataset, test_client=BeamTestClient(fake.url))
+            | WriteTableToBigQuery(MILESTONE_CHANGES.name, PROJECT, dataset, test_client=BeamTestClient(fake.url))
         )
     with TestPipeline(runner=RUNNER) as p:
         _ = (
             p
             | beam.Create([change("c1")])
-            | WriteTableToBigQuery("milestone_changes", PROJECT, dataset, test_client=BeamTestClient(fake.url))
+            | WriteTableToBigQuery(MILESTONE_CHANGES.name, PROJECT, dataset, test_client=BeamTestClient(fake.url))
         )
-    ids = [r["insertId"] for body in fake.inserts("milestone_changes") for r in body["rows"]]
-    assert ids == [row_key(TABLES["milestone_changes"], change("c1"))] * 2
+    ids = [r["insertId"] for body in fake.inserts(MILESTONE_CHANGES.name) for r in body["rows"]]
+    assert ids == [row_key(TABLES[MILESTONE_CHANGES.name], change("c1"))] * 2
 
 
 def test_rejected_rows_become_dead_letters_and_transient_errors_are_retried(fake, dataset):
@@ -362,9 +362,9 @@ def test_rejected_rows_become_dead_letters_and_transient_errors_are_retried(fake
         result = (
             p
             | beam.Create(rows)
-            | WriteTableToBigQuery("events", PROJECT, dataset, test_client=BeamTestClient(fake.url))
+            | WriteTableToBigQuery(EVENTS.name, PROJECT, dataset, test_client=BeamTestClient(fake.url))
         )
-        letters = result["dead_letters"] | beam.Map(lambda r: (r["stage"], r["message_id"], r["reason"]))
+        letters = result[DEAD_LETTERS.name] | beam.Map(lambda r: (r["stage"], r["message_id"], r["reason"]))
         assert_that(
             letters,
             equal_to(
@@ -378,34 +378,38 @@ def test_rejected_rows_become_dead_letters_and_transient_errors_are_retried(fake
         failed = result["failed_rows"] | beam.Map(lambda f: (f[0], f[1]["message_id"], f[2][0]["reason"]))
         assert_that(failed, equal_to([(f"{PROJECT}:{dataset}.events", "m_bad", "invalid")]), label="Failed")
 
-    first, retry = fake.inserts("events")
-    assert first == insert_all("events", [event("m_ok"), event("m_bad"), event("m_flaky")])
-    assert retry == insert_all("events", [event("m_bad"), event("m_flaky")])  # Beam retries the failed rows
+    first, retry = fake.inserts(EVENTS.name)
+    assert first == insert_all(EVENTS.name, [event("m_ok"), event("m_bad"), event("m_flaky")])
+    assert retry == insert_all(EVENTS.name, [event("m_bad"), event("m_flaky")])  # Beam retries the failed rows
 
 
 def test_the_pipeline_sink_routes_each_table_and_dead_letters_rejected_rows(fake, dataset):
     fake.reject["m_bad"] = "invalid"
     settings = Settings(GOOGLE_CLOUD_PROJECT=PROJECT, VARIANCE_BIGQUERY_DATASET=dataset)
     elements = [
-        ("events", event("m1")),
-        ("events", event("m_bad")),
-        ("milestone_changes", change("c1")),
+        (EVENTS.name, event("m1")),
+        (EVENTS.name, event("m_bad")),
+        (MILESTONE_CHANGES.name, change("c1")),
         ("ack", {"ack_id": "a1"}),  # not a warehouse table: ignored
     ]
     with TestPipeline(runner=RUNNER) as p:
         _ = p | beam.Create(elements) | WriteWarehouseToBigQuery(settings, test_client=BeamTestClient(fake.url))
 
-    assert sorted(name.rsplit(".", 1)[1] for name in fake.tables) == ["dead_letters", "events", "milestone_changes"]
-    assert [r["json"]["message_id"] for body in fake.inserts("events") for r in body["rows"]] == ["m1", "m_bad"]
-    assert fake.inserts("milestone_changes") == [insert_all("milestone_changes", [change("c1")])]
-    [letters] = fake.inserts("dead_letters")
+    assert sorted(name.rsplit(".", 1)[1] for name in fake.tables) == [
+        DEAD_LETTERS.name,
+        EVENTS.name,
+        MILESTONE_CHANGES.name,
+    ]
+    assert [r["json"]["message_id"] for body in fake.inserts(EVENTS.name) for r in body["rows"]] == ["m1", "m_bad"]
+    assert fake.inserts(MILESTONE_CHANGES.name) == [insert_all(MILESTONE_CHANGES.name, [change("c1")])]
+    [letters] = fake.inserts(DEAD_LETTERS.name)
     [letter] = letters["rows"]
-    assert letter["insertId"] == row_key(TABLES["dead_letters"], letter["json"])
+    assert letter["insertId"] == row_key(TABLES[DEAD_LETTERS.name], letter["json"])
     assert (letter["json"]["stage"], letter["json"]["reason"]) == (
         "warehouse",
         "events: BigQuery rejected the row (invalid): no such field",
     )
-    assert json.loads(letter["json"]["payload"])["row"] == to_bigquery_row("events", event("m_bad"))
+    assert json.loads(letter["json"]["payload"])["row"] == to_bigquery_row(EVENTS.name, event("m_bad"))
 
 
 # -- outside Beam --------------------------------------------------------------------------
@@ -418,14 +422,14 @@ def test_the_writer_creates_tables_inserts_with_row_keys_and_acks_after(fake, da
     assert set(fake.tables) == {f"{PROJECT}.{dataset}.{name}" for name in TABLES}
     assert fake.tables[f"{PROJECT}.{dataset}.events"]["timePartitioning"] == {"type": "DAY", "field": "event_time"}
 
-    writer.append([("events", event("m1")), ("milestone_changes", change("c1"))], tokens=["a1"])
+    writer.append([(EVENTS.name, event("m1")), (MILESTONE_CHANGES.name, change("c1"))], tokens=["a1"])
     assert acked == []
     writer.flush()
     writer.close()
 
     assert acked == ["a1"]
-    assert fake.inserts("events") == [insert_all("events", [event("m1")])]
-    assert fake.inserts("milestone_changes") == [insert_all("milestone_changes", [change("c1")])]
+    assert fake.inserts(EVENTS.name) == [insert_all(EVENTS.name, [event("m1")])]
+    assert fake.inserts(MILESTONE_CHANGES.name) == [insert_all(MILESTONE_CHANGES.name, [change("c1")])]
 
 
 def test_the_writer_retries_transient_failures_and_dead_letters_permanent_ones(fake, dataset):
@@ -433,7 +437,9 @@ def test_the_writer_retries_transient_failures_and_dead_letters_permanent_ones(f
     fake.reject["m_bad"] = "invalid"
     acked = []
     writer = BigQueryWriter(client_for(fake), dataset, flush_seconds=3600, on_durable=acked.extend)
-    writer.append([("events", event("m_ok")), ("events", event("m_flaky")), ("events", event("m_bad"))], ["a1"])
+    writer.append(
+        [(EVENTS.name, event("m_ok")), (EVENTS.name, event("m_flaky")), (EVENTS.name, event("m_bad"))], ["a1"]
+    )
 
     with pytest.raises(Exception, match="1 rows are not durable yet"):
         writer.flush()
@@ -442,9 +448,9 @@ def test_the_writer_retries_transient_failures_and_dead_letters_permanent_ones(f
     writer.close()
 
     assert acked == ["a1"]
-    sent = [[r["json"]["message_id"] for r in body["rows"]] for body in fake.inserts("events")]
+    sent = [[r["json"]["message_id"] for r in body["rows"]] for body in fake.inserts(EVENTS.name)]
     assert sent == [["m_ok", "m_flaky", "m_bad"], ["m_flaky"]]
-    [letters] = fake.inserts("dead_letters")
+    [letters] = fake.inserts(DEAD_LETTERS.name)
     assert [(r["json"]["message_id"], r["json"]["reason"]) for r in letters["rows"]] == [
         ("m_bad", "events: BigQuery rejected the row: no such field")
     ]
@@ -455,7 +461,7 @@ def test_the_reader_asks_for_the_newest_row_per_key_and_returns_the_row_format(f
         "kind": "bigquery#queryResponse",
         "jobComplete": True,
         "totalRows": "1",
-        "schema": {"fields": json_schema("dead_letters")},
+        "schema": {"fields": json_schema(DEAD_LETTERS.name)},
         "rows": [
             {
                 "f": [
@@ -472,7 +478,7 @@ def test_the_reader_asks_for_the_newest_row_per_key_and_returns_the_row_format(f
         ],
     }
     reader = BigQueryReader(client_for(fake), dataset)
-    rows = reader.current("dead_letters", where="org_id = @org", params={"org": "org_a"})
+    rows = reader.current(DEAD_LETTERS.name, where="org_id = @org", params={"org": "org_a"})
 
     assert rows == [
         {

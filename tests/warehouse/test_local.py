@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from variance.core.warehouse import TABLES, row_key
+from variance.core.warehouse import CONTACTS, DEAD_LETTERS, EVENTS, MILESTONE_CHANGES, STREAM_MATCHES, TABLES, row_key
 from variance.warehouse import UnknownTableError, WarehouseWriteError
 from variance.warehouse.local import LakeQueryError, LakeReader, LakeWriter, arrow_schema, compact, lake_files
 
@@ -23,7 +23,7 @@ SEC = 1_000_000
 
 def change(change_id: str, *, status: str = "current", recorded_at: int = T0, count: int = 3, org: str = "org_a"):
     return (
-        "milestone_changes",
+        MILESTONE_CHANGES.name,
         {
             "org_id": org,
             "change_id": change_id,
@@ -60,7 +60,7 @@ def event(message_id: str, *, recorded_at: int = T0, account: str | None = "acc_
         "recorded_at": recorded_at,
     }
     row.update(columns)
-    return ("events", row)
+    return (EVENTS.name, row)
 
 
 @pytest.fixture
@@ -77,11 +77,11 @@ def writer(lake):
 
 
 def statuses(reader: LakeReader) -> dict[str, tuple[str, int]]:
-    return {r["change_id"]: (r["status"], r["count"]) for r in reader.current("milestone_changes")}
+    return {r["change_id"]: (r["status"], r["count"]) for r in reader.current(MILESTONE_CHANGES.name)}
 
 
 def test_arrow_schema_follows_the_warehouse_definition():
-    schema = arrow_schema("stream_matches")
+    schema = arrow_schema(STREAM_MATCHES.name)
     assert [(f.name, str(f.type), f.nullable) for f in schema] == [
         ("org_id", "string", False),
         ("stream_id", "string", False),
@@ -95,17 +95,17 @@ def test_arrow_schema_follows_the_warehouse_definition():
         ("status", "string", False),
         ("recorded_at", "timestamp[us, tz=UTC]", False),
     ]
-    assert arrow_schema("events").field("properties").metadata == {b"variance_type": b"JSON"}
+    assert arrow_schema(EVENTS.name).field("properties").metadata == {b"variance_type": b"JSON"}
 
 
 def test_rows_read_back_exactly_as_written_with_left_out_columns_null(lake, writer):
     _, row = event("m1", properties=json.dumps({"plan": "pro", "seats": 3}))
-    writer.append([("events", row)])
+    writer.append([(EVENTS.name, row)])
     writer.flush()
 
-    [back] = LakeReader(lake).current("events")
+    [back] = LakeReader(lake).current(EVENTS.name)
 
-    assert back == {name: row.get(name) for name in TABLES["events"].column_names}
+    assert back == {name: row.get(name) for name in TABLES[EVENTS.name].column_names}
     assert (back["anonymous_id"], back["traits"], back["context"]) == (None, None, None)
 
 
@@ -113,7 +113,7 @@ def test_tokens_are_reported_after_their_rows_are_readable_and_in_order(lake):
     seen: list[tuple[list[str], set[str]]] = []
 
     def on_durable(tokens):
-        visible = {r["message_id"] for r in LakeReader(lake).current("events")}
+        visible = {r["message_id"] for r in LakeReader(lake).current(EVENTS.name)}
         seen.append((list(tokens), visible))
 
     writer = LakeWriter(lake, flush_seconds=0.05, on_durable=on_durable, compact_every_s=None)
@@ -125,7 +125,7 @@ def test_tokens_are_reported_after_their_rows_are_readable_and_in_order(lake):
     assert [t for tokens, _ in seen for t in tokens] == [f"ack{i}" for i in range(6)]
     for tokens, visible in seen:
         assert {"m" + t[3:] for t in tokens} <= visible
-    assert not [n for n in os.listdir(lake / "events") if n.startswith(".") and n.endswith(".tmp")]
+    assert not [n for n in os.listdir(lake / EVENTS.name) if n.startswith(".") and n.endswith(".tmp")]
 
 
 def test_a_full_buffer_flushes_without_waiting_for_the_timer(lake):
@@ -135,7 +135,7 @@ def test_a_full_buffer_flushes_without_waiting_for_the_timer(lake):
     assert not acked.wait(0.3)
     writer.append([event("m3")])
     assert acked.wait(5)
-    assert len(LakeReader(lake).current("events")) == 3
+    assert len(LakeReader(lake).current(EVENTS.name)) == 3
     writer.close()
 
 
@@ -153,7 +153,7 @@ def test_a_failed_write_keeps_rows_and_tokens_until_a_later_flush_succeeds(lake,
     reported = []
     writer = LakeWriter(lake, flush_seconds=3600, on_durable=reported.append, compact_every_s=None)
     lake.mkdir(parents=True)
-    (lake / "events").write_text("not a folder")  # writing events fails
+    (lake / EVENTS.name).write_text("not a folder")  # writing events fails
     writer.append([change("c1"), event("m1")], tokens=["a1"])
 
     with caplog.at_level(logging.ERROR), pytest.raises(WarehouseWriteError, match="1 rows are not durable yet"):
@@ -162,22 +162,22 @@ def test_a_failed_write_keeps_rows_and_tokens_until_a_later_flush_succeeds(lake,
     assert reported == []
     assert "writing 1 events rows to the warehouse failed" in caplog.text
     assert "check free disk space and write permission" in caplog.text
-    assert len(LakeReader(lake).current("milestone_changes")) == 1  # the table that could be written was
+    assert len(LakeReader(lake).current(MILESTONE_CHANGES.name)) == 1  # the table that could be written was
 
     writer.append([event("m2")], tokens=["a2"])
-    (lake / "events").unlink()
+    (lake / EVENTS.name).unlink()
     writer.flush()
     writer.close()
 
     assert reported == [["a1", "a2"]]
-    assert [r["message_id"] for r in LakeReader(lake).current("events")] == ["m1", "m2"]
+    assert [r["message_id"] for r in LakeReader(lake).current(EVENTS.name)] == ["m1", "m2"]
 
 
 def test_close_reports_rows_it_could_not_write(lake):
     reported = []
     writer = LakeWriter(lake, flush_seconds=3600, on_durable=reported.append, compact_every_s=None)
     lake.mkdir(parents=True)
-    (lake / "events").write_text("not a folder")
+    (lake / EVENTS.name).write_text("not a folder")
     writer.append([event("m1")], tokens=["a1"])
     with pytest.raises(WarehouseWriteError):
         writer.close()
@@ -200,12 +200,12 @@ def test_rows_that_cannot_be_written_become_dead_letters(lake, writer):
     _, bad_time = event("m_bad_time", event_time="2024-05-01")
     _, bad_json = event("m_bad_json", properties="{not json")
     _, extra = event("m_extra", colour="red")
-    writer.append([("events", r) for r in (good, no_org, bad_time, bad_json, extra)], tokens=["a"])
+    writer.append([(EVENTS.name, r) for r in (good, no_org, bad_time, bad_json, extra)], tokens=["a"])
     writer.flush()
 
     reader = LakeReader(lake)
-    assert [r["message_id"] for r in reader.current("events")] == ["m_ok"]
-    letters = {r["message_id"]: r for r in reader.current("dead_letters")}
+    assert [r["message_id"] for r in reader.current(EVENTS.name)] == ["m_ok"]
+    letters = {r["message_id"]: r for r in reader.current(DEAD_LETTERS.name)}
     assert {m: (r["stage"], r["reason"]) for m, r in letters.items()} == {
         "m_extra": ("warehouse", "events: unknown columns ['colour']"),
         "m_no_org": ("warehouse", "events: column org_id is required"),
@@ -215,7 +215,7 @@ def test_rows_that_cannot_be_written_become_dead_letters(lake, writer):
             "events: column properties is not valid JSON (unexpected character, expected a string key: line 1 column 2 (char 1))",
         ),
     }
-    assert json.loads(letters["m_bad_time"]["payload"]) == {"table": "events", "row": bad_time}
+    assert json.loads(letters["m_bad_time"]["payload"]) == {"table": EVENTS.name, "row": bad_time}
     assert reported == [["a"]]
 
 
@@ -260,9 +260,9 @@ def test_empty_tables_are_queryable_with_their_columns(lake):
         ("status", "VARCHAR"),
         ("recorded_at", "TIMESTAMP WITH TIME ZONE"),
     ]
-    assert reader.query("select * from events") == (list(TABLES["events"].column_names), [])
+    assert reader.query("select * from events") == (list(TABLES[EVENTS.name].column_names), [])
     assert reader.counts() == dict.fromkeys(TABLES, 0)
-    assert reader.current("contacts") == []
+    assert reader.current(CONTACTS.name) == []
 
 
 def test_json_columns_are_json_in_sql(lake, writer):
@@ -318,7 +318,7 @@ def test_large_tables_stream_in_batches_with_a_filter(lake, writer):
     writer.flush()
     reader = LakeReader(lake)
 
-    rows = reader.iter_current("events", where="account_id = $account", params={"account": "acc_1"}, batch_rows=700)
+    rows = reader.iter_current(EVENTS.name, where="account_id = $account", params={"account": "acc_1"}, batch_rows=700)
     assert [r["message_id"] for r in rows] == [f"m{i:05d}" for i in range(1, 10_000, 4)]
 
     result = reader.query_batches("select message_id from events", batch_rows=1000)
@@ -334,16 +334,16 @@ def test_compaction_merges_small_files_keeping_the_newest_row_per_key(lake, writ
     for r in range(5):
         writer.append([change(f"c{k}", recorded_at=T0 + r, count=r) for k in range(10)])
         writer.flush()
-    before = lake_files(lake / "milestone_changes")
+    before = lake_files(lake / MILESTONE_CHANGES.name)
     assert len(before) == 5
 
     assert compact(lake, min_age_s=3600) == 0  # too young
     assert compact(lake, min_age_s=0) == 5
 
-    [merged] = lake_files(lake / "milestone_changes")
+    [merged] = lake_files(lake / MILESTONE_CHANGES.name)
     assert merged.name == before[-1].name.replace(".parquet", "~c001.parquet")
     assert parquet_rows(merged) == 10
-    assert pq.read_schema(merged).remove_metadata() == arrow_schema("milestone_changes").remove_metadata()
+    assert pq.read_schema(merged).remove_metadata() == arrow_schema(MILESTONE_CHANGES.name).remove_metadata()
     assert statuses(LakeReader(lake)) == {f"c{k}": ("current", 4) for k in range(10)}
 
 
@@ -357,7 +357,7 @@ def test_after_compaction_later_writes_still_win_ties(lake, writer):
     writer.flush()
     assert statuses(LakeReader(lake)) == {"c1": ("current", 3)}
     compact(lake, min_age_s=0)
-    assert [p.name.count("~c") for p in lake_files(lake / "milestone_changes")] == [1]
+    assert [p.name.count("~c") for p in lake_files(lake / MILESTONE_CHANGES.name)] == [1]
     assert statuses(LakeReader(lake)) == {"c1": ("current", 3)}
 
 
@@ -365,13 +365,13 @@ def test_compaction_leaves_big_files_and_makes_files_of_about_the_target_size(la
     for r in range(6):
         writer.append([event(f"m{r}-{i}", raw=json.dumps({"pad": "x" * 2000, "i": i})) for i in range(20)])
         writer.flush()
-    sizes = [p.stat().st_size for p in lake_files(lake / "events")]
+    sizes = [p.stat().st_size for p in lake_files(lake / EVENTS.name)]
     target = sizes[0] * 2 + 1  # two files fit, three do not
     compact(lake, min_age_s=0, target_bytes=target)
-    assert [parquet_rows(p) for p in lake_files(lake / "events")] == [40, 40, 40]
+    assert [parquet_rows(p) for p in lake_files(lake / EVENTS.name)] == [40, 40, 40]
     compact(lake, min_age_s=0, target_bytes=target)  # nothing left that is small enough to merge
-    assert len(lake_files(lake / "events")) == 3
-    assert len(LakeReader(lake).current("events")) == 120
+    assert len(lake_files(lake / EVENTS.name)) == 3
+    assert len(LakeReader(lake).current(EVENTS.name)) == 120
 
 
 def test_readers_never_fail_or_see_a_key_twice_while_files_are_compacted(lake, writer):
@@ -387,7 +387,7 @@ def test_readers_never_fail_or_see_a_key_twice_while_files_are_compacted(lake, w
         last = 0
         while not stop.is_set():
             try:
-                rows = reader.current("milestone_changes")
+                rows = reader.current(MILESTONE_CHANGES.name)
             except Exception as exc:
                 problems.append(repr(exc))
                 continue
@@ -416,28 +416,37 @@ def test_readers_never_fail_or_see_a_key_twice_while_files_are_compacted(lake, w
 
     assert problems == []
     assert len(reads) > 20 and reads[-1] == 30
-    assert len(lake_files(lake / "milestone_changes")) == 1
+    assert len(lake_files(lake / MILESTONE_CHANGES.name)) == 1
 
 
 def test_the_writer_compacts_on_its_own_thread(lake):
     writer = LakeWriter(lake, flush_seconds=0.02, compact_every_s=0.1, compact_min_age_s=0)
-    for i in range(20):
-        writer.append([event(f"m{i}")])
-        time.sleep(0.02)
-    deadline = time.monotonic() + 10
-    while len(lake_files(lake / "events")) > 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    writer.close()
-    assert len(lake_files(lake / "events")) <= 2
-    assert len(LakeReader(lake).current("events")) == 20
+    try:
+        for i in range(20):
+            writer.append([event(f"m{i}")])
+            time.sleep(0.02)  # many small flushes, so there is something to compact
+        # Wait for what is asserted, with no flush left for close() to add: every row
+        # written (nothing buffered) and the writer's own thread down to at most 2 files.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            written = writer.pending_rows == 0 and len(LakeReader(lake).current(EVENTS.name)) == 20
+            if written and len(lake_files(lake / EVENTS.name)) <= 2:
+                break
+            time.sleep(0.05)
+        files = len(lake_files(lake / EVENTS.name))
+        assert files <= 2, f"the writer's thread left {files} files within 60 s"
+    finally:
+        writer.close()
+    assert len(lake_files(lake / EVENTS.name)) <= 2
+    assert len(LakeReader(lake).current(EVENTS.name)) == 20
 
 
 def test_leftover_temporary_files_are_never_read_and_are_removed_when_old(lake, writer):
     writer.append([event("m1")])
     writer.flush()
-    leftover = lake / "events" / ".00000000000000000001-deadbeef-00000001.parquet.tmp"
+    leftover = lake / EVENTS.name / ".00000000000000000001-deadbeef-00000001.parquet.tmp"
     leftover.write_bytes(b"half a parquet file")
-    assert len(LakeReader(lake).current("events")) == 1
+    assert len(LakeReader(lake).current(EVENTS.name)) == 1
     compact(lake, min_age_s=0)
     assert leftover.exists()  # it may still be being written
     os.utime(leftover, (time.time() - 7200, time.time() - 7200))
@@ -448,9 +457,9 @@ def test_leftover_temporary_files_are_never_read_and_are_removed_when_old(lake, 
 def test_files_of_an_older_schema_read_with_nulls_for_new_columns(lake):
     old = pa.table({"org_id": ["org_a"], "dead_letter_id": ["d1"], "stage": ["parse"], "reason": ["bad"]})
     old = old.append_column("recorded_at", pa.array([T0], pa.timestamp("us", tz="UTC")))
-    (lake / "dead_letters").mkdir(parents=True)
-    pq.write_table(old, lake / "dead_letters" / "00000000000000000001-00000000-00000001.parquet")
-    [row] = LakeReader(lake).current("dead_letters")
+    (lake / DEAD_LETTERS.name).mkdir(parents=True)
+    pq.write_table(old, lake / DEAD_LETTERS.name / "00000000000000000001-00000000-00000001.parquet")
+    [row] = LakeReader(lake).current(DEAD_LETTERS.name)
     assert row == {
         "org_id": "org_a",
         "dead_letter_id": "d1",
@@ -467,8 +476,8 @@ def test_row_key_resolution_matches_the_core_definition(lake, writer):
     rows = [change("c1"), change("c1", org="org_b"), change("c2")]
     writer.append(rows)
     writer.flush()
-    keys = {row_key(TABLES["milestone_changes"], r) for r in LakeReader(lake).current("milestone_changes")}
-    assert keys == {row_key(TABLES["milestone_changes"], r) for _, r in rows}
+    keys = {row_key(TABLES[MILESTONE_CHANGES.name], r) for r in LakeReader(lake).current(MILESTONE_CHANGES.name)}
+    assert keys == {row_key(TABLES[MILESTONE_CHANGES.name], r) for _, r in rows}
 
 
 def test_the_settings_choose_the_lake_by_default(tmp_path):
@@ -482,7 +491,7 @@ def test_the_settings_choose_the_lake_by_default(tmp_path):
     writer.close()
     reader = open_reader(settings)
     assert isinstance(reader, LakeReader)
-    assert [r["message_id"] for r in reader.current("events")] == ["m1"]
+    assert [r["message_id"] for r in reader.current(EVENTS.name)] == ["m1"]
 
 
 def test_a_lone_row_is_flushed_on_time_even_when_maintenance_is_far_away(tmp_path):
@@ -496,7 +505,7 @@ def test_a_lone_row_is_flushed_on_time_even_when_maintenance_is_far_away(tmp_pat
     writer = LakeWriter(tmp_path / "lake", flush_seconds=0.2, compact_every_s=3600, on_durable=durable.extend)
     try:
         writer.append(
-            [("dead_letters", {"dead_letter_id": "d1", "stage": "parse", "reason": "r", "recorded_at": 1})], ["t1"]
+            [(DEAD_LETTERS.name, {"dead_letter_id": "d1", "stage": "parse", "reason": "r", "recorded_at": 1})], ["t1"]
         )
         deadline = time.monotonic() + 5
         while not durable and time.monotonic() < deadline:
@@ -524,7 +533,7 @@ def test_the_events_table_is_written_last_in_each_flush(tmp_path, monkeypatch):
     writer.append(
         [
             (
-                "events",
+                EVENTS.name,
                 {
                     "org_id": "o",
                     "message_id": "m",
@@ -538,7 +547,7 @@ def test_the_events_table_is_written_last_in_each_flush(tmp_path, monkeypatch):
                 },
             ),
             (
-                "stream_matches",
+                STREAM_MATCHES.name,
                 {
                     "org_id": "o",
                     "stream_id": "s",
@@ -554,4 +563,4 @@ def test_the_events_table_is_written_last_in_each_flush(tmp_path, monkeypatch):
     )
     writer.flush()
     writer.close()
-    assert order == ["stream_matches", "events"]
+    assert order == [STREAM_MATCHES.name, EVENTS.name]

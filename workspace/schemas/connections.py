@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from variance.appdb.models import AccountMapping
+from variance.core.vocabulary import AccountMapping
 
 TRAIT_PATH = r"^[^.\s][^.]*(\.[^.\s][^.]*)*$"
 

@@ -6,10 +6,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from variance.appdb.models import EntityType
 from variance.core.durations import DurationError, parse_duration
 from variance.core.events import EventKind, EventTypeRef
 from variance.core.filters import PropertyFilter
+from variance.core.vocabulary import EntityType
 
 WINDOW_DOC = "Optional time window such as 30d, 12h, 2w (at most 366d); without it the milestone is never lost"
 MAX_WINDOW_S = 366 * 86400

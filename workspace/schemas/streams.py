@@ -6,9 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from variance.appdb.models import EntityType, StreamType, Visibility
 from variance.core.events import EventKind, EventTypeRef
 from variance.core.filters import PropertyFilter
+from variance.core.vocabulary import EntityType, StreamType, Visibility
 
 
 class SlackChannel(BaseModel):

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from variance.appdb.models import EntityType, Visibility
 from variance.core.tag_tree import Definition
+from variance.core.vocabulary import EntityType, FavoriteTargetType, Visibility
 
 DEFINITION_DOC = (
     "A tree of conditions over the entity: groups (`match`: all = AND, any = OR) of trait filters, "
@@ -77,11 +76,6 @@ class ViewOut(BaseModel):
     favorite_position: int | None = Field(None, description="Position among your favorites, if favorited")
     created_at: datetime
     updated_at: datetime
-
-
-class FavoriteTargetType(str, Enum):
-    view = "view"
-    stream = "stream"
 
 
 class FavoriteTarget(BaseModel):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from variance.appdb.models import Role
+from variance.core.vocabulary import Role
 
 
 class UserCreate(BaseModel):

@@ -338,7 +338,7 @@ def test_cli_creates_and_lists_views_as_a_user(cli_env):
     refused = run_cli([*create, "--name", "No", "--user", mia["id"], "--visibility", "team"], cli_env, check=False)
     assert (refused.returncode, refused.stdout, refused.stderr) == (1, "", "error: only admins create team views\n")
     bad = run_cli([*create, "--name", "No", "--visibility", "everyone"], cli_env, check=False)
-    assert (bad.returncode, bad.stderr) == (1, "error: visibility: Input should be 'personal' or 'team'\n")
+    assert (bad.returncode, bad.stderr) == (1, "error: --visibility: must be personal or team, not 'everyone'\n")
     stranger = run_cli(["views", "list", "--org", org, "--user", "usr_nope"], cli_env, check=False)
     assert (stranger.returncode, stranger.stderr) == (
         1,

@@ -13,7 +13,8 @@ import time
 import pytest
 from google.cloud import pubsub_v1
 
-from variance.clients.emulator import EmulatorError, free_port, start_emulator
+from variance.clients import emulator as emulator_module
+from variance.clients.emulator import EmulatorError, free_port, listens_on, port_answers, start_emulator
 
 
 def _alive(pid: int) -> bool:
@@ -47,6 +48,29 @@ def test_port_taken_is_a_clear_error():
             EmulatorError, match=f"port {port} on 127.0.0.1 is already in use; choose another with --port"
         ):
             start_emulator(port)
+
+
+def test_a_port_taken_after_the_check_is_still_a_clear_error(monkeypatch):
+    """The port was free when checked, somebody else listens by the time the JVM binds:
+    the answering port is not the emulator's, so it is an error, not a false start."""
+    monkeypatch.setattr(emulator_module, "port_is_free", lambda port, host="127.0.0.1": True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(EmulatorError, match=f"port {port} on 127.0.0.1 is already in use"):
+            start_emulator(port)
+
+
+def test_ready_means_the_emulators_own_process_listens():
+    emulator = start_emulator(free_port())
+    try:
+        assert port_answers(emulator.port)
+        assert listens_on(emulator.pid, emulator.port) is True
+        assert listens_on(os.getpid(), emulator.port) is False
+    finally:
+        emulator.stop()
+    assert not port_answers(emulator.port)
 
 
 def test_missing_emulator_says_how_to_install(monkeypatch):
