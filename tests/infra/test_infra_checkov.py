@@ -9,7 +9,8 @@ import os
 import subprocess
 
 import pytest
-from conftest import INFRA, ROOT
+
+from tests.support.infra import INFRA, ROOT
 
 CHECKOV = ROOT / ".venv" / "checkov" / "bin" / "checkov"
 

@@ -8,7 +8,8 @@ DoFn in the job unpickles (is serialisable), and that no local-only source or si
 from __future__ import annotations
 
 import pytest
-from conftest import load_infra_module
+
+from tests.support.infra import load_infra_module
 
 IMAGE = "europe-west1-docker.pkg.dev/acme-prod/variance-images/dataflow:1.0.0"
 DATAFLOW_OPTIONS = [

@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import INFRA, ROOT
 from dockerfile_parse import DockerfileParser
+
+from tests.support.infra import INFRA, ROOT
 
 DOCKERFILES = sorted((INFRA / "docker").glob("*.Dockerfile"))
 # An exact release tag: a version number (2.77.0, 3.11.13-slim-bookworm) or a dated

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import INFRA
+from tests.support.infra import INFRA
 
 # (component, role, resource) for every grant. Resource: the Terraform address of what
 # the role is granted on ("project" for project-level grants).

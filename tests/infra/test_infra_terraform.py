@@ -10,7 +10,8 @@ import re
 import shutil
 
 import pytest
-from conftest import TERRAFORM
+
+from tests.support.infra import TERRAFORM
 
 REFERENCE = re.compile(r"\b(var|local)\.([A-Za-z_][A-Za-z0-9_-]*)")
 RESOURCE_REF = re.compile(r"\b(google(?:_[a-z0-9]+)+|random_[a-z_]+|terraform_data)\.([a-z_][a-z0-9_]*)")

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from conftest import load_infra_module
-
+from tests.support.infra import load_infra_module
 from variance.core import bus
 from variance.core.vocabulary import WarehouseTable
 from variance.core.warehouse import TABLES

@@ -3,43 +3,17 @@ batched across bundles."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import apache_beam as beam
-import pytest
 from sqlalchemy import select
 
 from tests.support.beam import batch_pipeline
 from variance.appdb.models import ContactRow, DailyActivityRow
-from variance.appdb.session import make_engine, migrate, session_factory
+from variance.appdb.session import make_engine, session_factory
 from variance.core.rows import ContactRecord, DailyActivityRecord, IdentityLinkRecord, dead_letter
-from variance.core.settings import Settings
 from variance.core.vocabulary import Stage
 from variance.pipelines.sinks import ServingBuffer, WriteServingTables, close_writers
 
 T0 = 1_714_521_600_000_000
-
-
-@pytest.fixture(autouse=True)
-def closed_writers() -> Iterator[None]:
-    """The process's shared writers are closed after each test."""
-    yield
-    close_writers()
-
-
-@pytest.fixture
-def settings(settings_for) -> Settings:
-    """Settings in tmp_path with a migrated (empty) app database."""
-    made = settings_for()
-    migrated(made)
-    return made
-
-
-def migrated(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
-    migrate(engine)
-    engine.dispose()
 
 
 def rows():

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 
 import apache_beam as beam
 import orjson
-import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.support.beam import StaticConfig, batch_pipeline
@@ -17,7 +15,7 @@ from tests.support.events import config, selector, selector_stream
 from variance.core.rows import StreamMatchRecord
 from variance.core.vocabulary import MatchedBy, RowStatus, WarehouseTable
 from variance.core.warehouse import DEAD_LETTERS, invalid_reason
-from variance.pipelines.sinks import PostToSlack, close_writers
+from variance.pipelines.sinks import PostToSlack
 
 T0 = 1_714_521_600_000_000
 CONFIG = StaticConfig(
@@ -28,13 +26,6 @@ CONFIG = StaticConfig(
         ]
     )
 )
-
-
-@pytest.fixture(autouse=True)
-def closed_writers() -> Iterator[None]:
-    """The process's shared writers are closed after each test."""
-    yield
-    close_writers()
 
 
 def match(message_id: str, stream_id: str = "s_alerts", status: RowStatus = RowStatus.current):

@@ -3,10 +3,7 @@ before them are durable, and BigQuery chosen by the settings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import apache_beam as beam
-import pytest
 
 from tests.support.beam import batch_pipeline
 from variance.core.rows import IdentityLinkRecord
@@ -19,13 +16,6 @@ from variance.warehouse.bigquery import WriteWarehouseToBigQuery
 from variance.warehouse.local import LakeReader, LakeWriter
 
 T0 = 1_714_521_600_000_000
-
-
-@pytest.fixture(autouse=True)
-def closed_writers() -> Iterator[None]:
-    """The process's shared writers are closed after each test."""
-    yield
-    close_writers()
 
 
 def link(message_id: str) -> tuple[str, dict]:

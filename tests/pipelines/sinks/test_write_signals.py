@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 
 import apache_beam as beam
-import pytest
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import TimestampedValue
 
 from tests.support.beam import StaticConfig, batch_pipeline, streaming_pipeline
 from tests.support.events import config, selector, selector_stream
-from variance.appdb.session import make_engine, migrate
 from variance.core import bus
 from variance.core.rows import StreamMatchRecord
 from variance.core.settings import Settings
@@ -27,28 +24,6 @@ from variance.transforms.messages import ReceivedMessage
 from variance.warehouse.local import LakeReader
 
 T0_S = 1_714_521_600  # 2024-05-01T00:00:00Z
-
-
-@pytest.fixture(autouse=True)
-def closed_writers() -> Iterator[None]:
-    """The process's shared writers are closed after each test."""
-    yield
-    close_writers()
-
-
-@pytest.fixture
-def settings(settings_for) -> Settings:
-    """Settings in tmp_path with a migrated (empty) app database."""
-    made = settings_for()
-    migrated(made)
-    return made
-
-
-def migrated(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
-    migrate(engine)
-    engine.dispose()
 
 
 class RecordingWriter:
@@ -123,11 +98,11 @@ def test_each_ack_reaches_the_lake_writer_after_the_rows_of_its_message(settings
     assert {m: calls for m, calls in late.items() if calls[0] is None or calls[0] > calls[1]} == {}
 
 
-def test_a_failed_slack_post_lands_in_the_warehouse_as_a_dead_letter(settings_for, tmp_path):
+def test_a_failed_slack_post_lands_in_the_warehouse_as_a_dead_letter(settings_for, migrate_app_database, tmp_path):
     settings = settings_for(
         VARIANCE_SLACK_TOKEN="xoxb-test", VARIANCE_SLACK_API_URL=f"http://127.0.0.1:{closed_port()}/api/"
     )
-    migrated(settings)
+    migrate_app_database(settings)
     streams = StaticConfig(
         config(streams=[selector_stream("s_alerts", selector("Action", "Invited User"), channel="C1")])
     )
