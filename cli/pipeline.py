@@ -122,31 +122,14 @@ def _restore(config):
     for org_id in restored.engines:
         with sessions() as session, session.begin():
             rebuild(session, org_id, serving_tables(LakeReader(config.lake_dir), org_id))
-    posted = _post_missing_slack(config, reader, provider, now)
+    from variance.pipelines.sinks.slack import catch_up
+
+    posted = catch_up(config, reader, provider, now)
     say(
         f"restored {len(restored.engines)} organisations from the warehouse in {restored.seconds:.1f} s "
         f"({restored.events_read} events read, {len(restored.repairs)} repair rows, {posted} Slack posts caught up)"
     )
     return LakeHistory(str(config.lake_dir)), RestoredEngines(restored.engines)
-
-
-def _post_missing_slack(config, reader, provider, now: int) -> int:
-    """Stream matches written before a stop whose Slack post never happened."""
-    from pathlib import Path
-
-    from variance.clients.slack import SlackSender, post_match
-
-    sender = SlackSender.of(Path(config.outbox_path), config.slack_token, config.slack_api_url)
-    posted = 0
-    since = now - 86_400_000_000
-    for row in reader.current(
-        WarehouseTable.stream_matches,
-        "status = 'current' and epoch_us(recorded_at) >= $since",
-        {"since": since},
-        order_by="recorded_at",
-    ):
-        posted += post_match(sender, provider, row)
-    return posted
 
 
 def backfill(

@@ -22,27 +22,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import orjson
-
+from variance.core.engine import records
 from variance.core.engine.config import MilestoneSpec, OrgConfig
-from variance.core.engine.matching import stream_matches
+from variance.core.engine.records import account_link_for
 from variance.core.events import EventKind, SignalEvent
-from variance.core.filters import matches as filters_match
-from variance.core.identity import IdentityGraph, account_link_of, user_links_of
+from variance.core.identity import IdentityGraph, user_links_of
 from variance.core.milestone_engine import Change, LateEventError, MilestoneRule, MilestoneState
-from variance.core.rows import (
-    AccountRecord,
-    ActivityRecord,
-    ContactAccountLinkRecord,
-    ContactRecord,
-    EventRecord,
-    IdentityLinkRecord,
-    MilestoneChangeRecord,
-    StreamMatchRecord,
-    dead_letter,
-)
+from variance.core.rows import MilestoneChangeRecord, dead_letter
 from variance.core.vocabulary import ChangeSource, EntityType, RowStatus, Stage
-from variance.core.warehouse import Row, stable_hash
+from variance.core.warehouse import Row
 
 _CONTACT = EntityType.contact.value
 _ACCOUNT = EntityType.account.value
@@ -53,10 +41,6 @@ _MILESTONE = EventKind.milestone.value
 
 def _now_us() -> int:
     return time.time_ns() // 1000
-
-
-def _json(value: object) -> str:
-    return orjson.dumps(value).decode()
 
 
 @dataclass(slots=True)
@@ -166,112 +150,40 @@ class OrgEngine:
         rows.extend(self._record_links(event))
         contact = self.identity.contact_of(event)
         account = self.identity.account_of(event, contact)
-        rows.append(self._event_row(event, contact, account).as_row())
+        now = self.clock()
+        rows.append(records.event_record(self.org_id, event, contact, account, now).as_row())
         if event.kind is EventKind.identify and contact is not None:
-            rows.append(self._contact_row(event, contact).as_row())
+            rows.append(records.contact_record(self.org_id, event, contact, now).as_row())
         if event.kind is None:  # alias: identity only
             return rows
         rows.extend(self._count(event, contact, account))
-        for match in stream_matches(
-            self.config,
-            kind=event.kind.value,
-            name=event.event_name,
-            connection_name=event.connection_name,
-            properties=event.filter_properties,
-            contact_id=contact,
-            account_id=account,
-        ):
-            self.stats.matches += 1
-            rows.append(
-                self._match_row(
-                    match.stream_id,
-                    event.message_id,
-                    event.event_time,
-                    event.kind.value,
-                    event.event_name,
-                    contact,
-                    account,
-                    match.matched_by,
-                    _CURRENT,
-                ).as_row()
-            )
+        matched = records.event_match_rows(self.config, event, contact, account, _CURRENT, now)
+        self.stats.matches += len(matched)
+        rows.extend(matched)
         late = self.as_of is not None and event.event_time < self.as_of - self.lateness_us
         if not late:
-            for entity_type, entity_id in ((_CONTACT, contact), (_ACCOUNT, account)):
-                if entity_id is not None:
-                    rows.append(
-                        ActivityRecord(
-                            org_id=self.org_id,
-                            entity_type=entity_type,
-                            entity_id=entity_id,
-                            kind=event.kind.value,
-                            name=event.event_name or "",
-                            event_time=event.event_time,
-                        ).as_row()
-                    )
+            rows.extend(records.activity_rows(self.org_id, event, contact, account))
         return rows
 
     def _record_links(self, event: SignalEvent) -> list[Row]:
         rows: list[Row] = []
         for anonymous_id, user_id in user_links_of(event):
             self.identity.link_user(anonymous_id, user_id, event.event_time, event.message_id)
-            rows.append(
-                IdentityLinkRecord(
-                    org_id=self.org_id,
-                    anonymous_id=anonymous_id,
-                    user_id=user_id,
-                    linked_at=event.event_time,
-                    message_id=event.message_id,
-                    recorded_at=self.clock(),
-                ).as_row()
-            )
+            rows.append(records.identity_link_record(self.org_id, anonymous_id, user_id, event, self.clock()))
             self._reattribute(self._by_anonymous.get(anonymous_id, []), event.event_time)
-        connection = self.config.connections.get(event.connection_id)
-        link = (
-            account_link_of(event, connection.mapping, connection.account_id_trait, connection.account_name_trait)
-            if connection
-            else None
-        )
+        link = account_link_for(self.config, event)
         if link is not None:
             contact = self.identity.contact_of(event)
-            rows.append(
-                AccountRecord(
-                    org_id=self.org_id,
-                    account_id=link.account_id,
-                    message_id=event.message_id,
-                    event_time=event.event_time,
-                    name=link.name,
-                    domain=link.domain,
-                    traits=_json(link.traits),
-                    source=link.method,
-                    recorded_at=self.clock(),
-                ).as_row()
-            )
+            rows.extend(records.account_rows(self.org_id, link, contact, event, self.clock()))
             if contact is not None:
                 self.identity.link_account(contact, link.account_id, event.event_time, event.message_id)
-                rows.append(
-                    ContactAccountLinkRecord(
-                        org_id=self.org_id,
-                        contact_id=contact,
-                        account_id=link.account_id,
-                        linked_at=event.event_time,
-                        message_id=event.message_id,
-                        method=link.method,
-                        recorded_at=self.clock(),
-                    ).as_row()
-                )
                 self._reattribute(self._by_contact.get(contact, []), event.event_time)
         return rows
 
     # -- milestones -----------------------------------------------------------------------------
 
     def _counts_for(self, spec: MilestoneSpec, event: SignalEvent) -> bool:
-        kind = event.kind
-        if kind is None or kind.value != spec.kind:
-            return False
-        if spec.event_name is not None and spec.event_name != event.event_name:
-            return False
-        return filters_match(spec.filters, event.filter_properties)
+        return records.counts_for(spec, event)
 
     def _entity_for(self, spec: MilestoneSpec, event: SignalEvent) -> str | None:
         contact = self.identity.contact_of(event)
@@ -417,57 +329,14 @@ class OrgEngine:
     def change_rows(self, spec: MilestoneSpec, entity: str, change: Change, status: str) -> list[Row]:
         """The change's row (``status``: a RowStatus value) and its stream matches."""
         self.stats.changes += 1
-        record = self._change_row(spec, entity, change, status, self.source)
-        rows: list[Row] = [record.as_row()]
-        contact = entity if spec.entity == EntityType.contact else None
-        account = entity if spec.entity == EntityType.account else None
-        properties = {"kind": change.kind, "count": change.count, "entity_type": spec.entity, "entity_id": entity}
-        for match in stream_matches(
-            self.config,
-            kind=_MILESTONE,
-            name=spec.name,
-            connection_name=None,
-            properties=properties,
-            contact_id=contact,
-            account_id=account,
-        ):
-            self.stats.matches += 1
-            rows.append(
-                self._match_row(
-                    match.stream_id,
-                    record.change_id,
-                    change.at_us,
-                    _MILESTONE,
-                    spec.name,
-                    contact,
-                    account,
-                    match.matched_by,
-                    status,
-                ).as_row()
-            )
+        rows = records.change_rows(self.config, spec, entity, change, status, self.source, self.clock())
+        self.stats.matches += len(rows) - 1
         return rows
 
     def _change_row(
         self, spec: MilestoneSpec, entity: str, change: Change, status: str, source: str
     ) -> MilestoneChangeRecord:
-        change_id = stable_hash(
-            self.org_id, spec.id, str(spec.version), spec.entity, entity, change.kind, str(change.at_us)
-        )
-        return MilestoneChangeRecord(
-            org_id=self.org_id,
-            change_id=change_id,
-            milestone_id=spec.id,
-            milestone_version=spec.version,
-            milestone_name=spec.name,
-            entity_type=spec.entity,
-            entity_id=entity,
-            kind=change.kind,
-            changed_at=change.at_us,
-            count=change.count,
-            status=status,
-            source=source,
-            recorded_at=self.clock(),
-        )
+        return records.change_record(self.org_id, spec, entity, change, status, source, self.clock())
 
     def _prune(self) -> None:
         """Forget message ids and correction candidates that no accepted event can reach."""
@@ -486,74 +355,3 @@ class OrgEngine:
                     index[key] = kept
                 else:
                     del index[key]
-
-    # -- rows ---------------------------------------------------------------------------------
-
-    def _event_row(self, event: SignalEvent, contact: str | None, account: str | None) -> EventRecord:
-        kind = event.kind
-        return EventRecord(
-            org_id=self.org_id,
-            message_id=event.message_id,
-            connection_id=event.connection_id,
-            connection_name=event.connection_name,
-            type=event.type,
-            kind=kind.value if kind else None,
-            name=event.event_name,
-            event_time=event.event_time,
-            received_at=event.received_at,
-            user_id=event.user_id,
-            anonymous_id=event.anonymous_id,
-            contact_id=contact,
-            account_id=account,
-            group_id=event.group_id,
-            properties=_json(event.properties),
-            traits=_json(event.traits),
-            context=_json(event.context),
-            raw=_json(event.raw),
-            recorded_at=self.clock(),
-        )
-
-    def _contact_row(self, event: SignalEvent, contact: str) -> ContactRecord:
-        traits = event.traits
-        email = traits.get("email") if isinstance(traits.get("email"), str) else None
-        name = traits.get("name") if isinstance(traits.get("name"), str) else None
-        if name is None and isinstance(traits.get("firstName"), str):
-            name = " ".join(str(traits[k]) for k in ("firstName", "lastName") if isinstance(traits.get(k), str))
-        return ContactRecord(
-            org_id=self.org_id,
-            contact_id=contact,
-            message_id=event.message_id,
-            event_time=event.event_time,
-            user_id=event.user_id,
-            anonymous_id=event.anonymous_id,
-            name=name,
-            email=email.strip().lower() if email else None,
-            traits=_json(traits),
-            recorded_at=self.clock(),
-        )
-
-    def _match_row(
-        self,
-        stream_id: str,
-        message_id: str,
-        event_time: int,
-        kind: str,
-        name: str | None,
-        contact: str | None,
-        account: str | None,
-        matched_by: str,
-        status: str,
-    ) -> StreamMatchRecord:
-        return StreamMatchRecord(
-            org_id=self.org_id,
-            stream_id=stream_id,
-            message_id=message_id,
-            event_time=event_time,
-            kind=kind,
-            name=name,
-            contact_id=contact,
-            account_id=account,
-            matched_by=matched_by,
-            status=status,
-            recorded_at=self.clock(),
-        )

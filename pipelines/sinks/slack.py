@@ -74,3 +74,21 @@ class PostToSlack(beam.DoFn):
             {"stream_id": row["stream_id"]},
             key=SlackSender.key(row),
         ).as_row()
+
+
+def catch_up(config, reader, provider, now: int) -> int:
+    """Post stream matches written before a stop whose Slack post never happened (the
+    sent-log skips those that were posted); returns how many were posted."""
+    from variance.clients.slack import SlackSender, post_match
+
+    sender = SlackSender.of(Path(config.outbox_path), config.slack_token, config.slack_api_url)
+    posted = 0
+    since = now - 86_400_000_000
+    for row in reader.current(
+        WarehouseTable.stream_matches,
+        "status = 'current' and epoch_us(recorded_at) >= $since",
+        {"since": since},
+        order_by="recorded_at",
+    ):
+        posted += post_match(sender, provider, row)
+    return posted
