@@ -75,7 +75,7 @@ def bench_backfill(n: int) -> dict:
     from variance.core.events import parse_archive_line
     from variance.core.segment import loads_untrusted
     from variance.core.timeutil import now_micros
-    from variance.pipelines.backfill import ComputeOrgBatch, ParseArchiveLineFn
+    from variance.pipelines.backfill import ParseArchiveLineFn, compute_backfill
     from variance.pipelines.sinks import WriteToLocalWarehouse, close_writers
     from variance.samples.config import StaticConfig
     from variance.warehouse.local import LakeReader, LakeWriter
@@ -105,12 +105,8 @@ def bench_backfill(n: int) -> dict:
             | beam.io.ReadFromText(str(archive))
             | beam.ParDo(ParseArchiveLineFn(SOURCE)).with_outputs(DEAD_LETTERS, main=EVENTS)
         )
-        (
-            parsed.events
-            | beam.GroupByKey()
-            | beam.ParDo(ComputeOrgBatch(StaticConfig(config), as_of, lateness))
-            | beam.ParDo(WriteToLocalWarehouse(str(work / "lake-beam"), None, True))
-        )
+        computed = compute_backfill(parsed.events, StaticConfig(config), lateness, as_of)
+        computed["rows"] | beam.ParDo(WriteToLocalWarehouse(str(work / "lake-beam"), None, True))
     close_writers()
     beam_s = time.perf_counter() - started
     written = {
@@ -368,12 +364,12 @@ def bench_restart(sizes: list[int]) -> dict:
         writer.append([r for r in rows if r[0] != ACTIVITY])
         writer.close()
         del rows
-        from variance.cli.pipeline import _restore
+        from variance.pipelines.startup import start_up
 
         say(f"[restart] restoring from {n} events")
         os.environ["VARIANCE_DATA_DIR"] = str(work / "data")
         started = time.perf_counter()
-        _restore(settings)
+        start_up(settings)
         seconds = time.perf_counter() - started
         out[f"events_{n}"] = {"events": n, "restart_seconds": round(seconds, 2)}
         say(f"[restart] {out[f'events_{n}']}")

@@ -70,13 +70,15 @@ def pipeline(
         except Exception as exc:
             raise CliError(f"cannot reach Pub/Sub at {config.pubsub_emulator_host or 'Google Cloud'} ({exc})") from None
     history = initial = None
-    wake: tuple[str, ...] = ()
     if local:
+        from variance.pipelines.startup import start_up
+
         state.set("restoring")
-        history, initial = _restore(config)
-        wake = tuple(initial.organisations())
+        started_up = start_up(config)
+        say(started_up.summary())
+        history, initial = started_up.history, started_up.initial
     say(f"streaming from {config.subscription_path} ({'local runner' if local else 'Dataflow'}); Ctrl-C stops")
-    result = run_streaming(config, options, history=history, initial_engines=initial, wake_orgs=wake)
+    result = run_streaming(config, options, history=history, initial=initial)
     state.set("running")
     reporter = progress.Reporter(progress_every, state).start()
     while not stopping.is_set():
@@ -97,39 +99,6 @@ def pipeline(
     state.set("stopped")
     say(f"stopped in {time.monotonic() - started:.1f} s")
     sys.stdout.flush()
-
-
-def _restore(config):
-    """Rebuild state from the warehouse and repair what a stop cut short (local runner)."""
-    from variance.appdb.session import make_engine, session_factory
-    from variance.core.timeutil import now_micros
-    from variance.pipelines.config_source import AppDatabaseConfig
-    from variance.pipelines.restore import LakeHistory, RestoredEngines, restore, serving_tables
-    from variance.serving import rebuild
-    from variance.warehouse.local import LakeReader, LakeWriter
-
-    now = now_micros()
-    reader = LakeReader(config.lake_dir)
-    provider = AppDatabaseConfig(config.resolved_database_url, config.config_refresh_s)
-    restored = restore(config, reader, provider, now)
-    if restored.repairs:
-        writer = LakeWriter(config.lake_dir)
-        writer.append(
-            [r for r in restored.repairs if r[0] in (WarehouseTable.milestone_changes, WarehouseTable.stream_matches)]
-        )
-        writer.close()
-    sessions = session_factory(make_engine(config.resolved_database_url))
-    for org_id in restored.engines:
-        with sessions() as session, session.begin():
-            rebuild(session, org_id, serving_tables(LakeReader(config.lake_dir), org_id))
-    from variance.pipelines.sinks.slack import catch_up
-
-    posted = catch_up(config, reader, provider, now)
-    say(
-        f"restored {len(restored.engines)} organisations from the warehouse in {restored.seconds:.1f} s "
-        f"({restored.events_read} events read, {len(restored.repairs)} repair rows, {posted} Slack posts caught up)"
-    )
-    return LakeHistory(str(config.lake_dir)), RestoredEngines(restored.engines)
 
 
 def backfill(

@@ -4,24 +4,21 @@ through the same engine and sinks as streaming, as of a given time."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from variance.core.bus import Source
-from variance.core.engine.batch import run_batch
 from variance.core.events import ParseError, SignalEvent, parse_archive_line
 from variance.core.rows import dead_letter
 from variance.core.segment import SpecError, loads_untrusted
 from variance.core.settings import Settings
 from variance.core.vocabulary import Stage
-from variance.core.warehouse import Row
 from variance.pipelines import progress
 from variance.pipelines.config_source import AppDatabaseConfig
 from variance.pipelines.sinks import ROWS, WriteSignals
-from variance.transforms.messages import ACTIVITY, DEAD_LETTERS, EVENTS
-from variance.transforms.signals import tag_outputs
+from variance.transforms.messages import DEAD_LETTERS, EVENTS
+from variance.transforms.signals_batch import ComputeSignalsBatch
 
 
 @beam.typehints.with_input_types(str)
@@ -47,36 +44,23 @@ class ParseArchiveLineFn(beam.DoFn):
         yield (event.org_id, event)
 
 
-@beam.typehints.with_input_types(tuple[str, Iterable[SignalEvent]])
-@beam.typehints.with_output_types(Row)
-class ComputeOrgBatch(beam.DoFn):
-    """All of one organisation's events through the engine in event-time order: warehouse
-    rows on the main output, the engine's activity rows on ``ACTIVITY``."""
-
-    def __init__(self, config_provider, as_of_us: int, lateness_us: int):
-        self.config_provider = config_provider
-        self.as_of_us = as_of_us
-        self.lateness_us = lateness_us
-
-    def process(self, element):
-        org_id, events = element
-        yield from tag_outputs(run_batch(self.config_provider(org_id), events, self.as_of_us, self.lateness_us))
+def compute_backfill(events, config_provider, lateness_us: int, as_of_us: int) -> dict:
+    """(org_id, SignalEvent) -> ``{ROWS: ..., ACTIVITY: ...}`` as of ``as_of_us``: the keyed
+    signals grouped per entity (transforms/signals_batch.py), so a backfill spreads over
+    workers by entity; nothing is grouped by organisation."""
+    return events | "ComputeSignals" >> ComputeSignalsBatch(config_provider, lateness_us, as_of_us)
 
 
 def build_backfill(p: beam.Pipeline, files: list[str], source: Source, settings: Settings, as_of_us: int):
     config = AppDatabaseConfig(settings.resolved_database_url, settings.config_refresh_s)
-    lateness_us = int(settings.allowed_lateness.total_seconds() * 1_000_000)
     lines = (
         [p | f"Read{i}" >> beam.io.ReadFromText(f) for i, f in enumerate(files)] | "AllFiles" >> beam.Flatten()
         if len(files) > 1
         else p | "Read" >> beam.io.ReadFromText(files[0])
     )
     parsed = lines | "Parse" >> beam.ParDo(ParseArchiveLineFn(source)).with_outputs(DEAD_LETTERS, main=EVENTS)
-    computed = (
-        parsed[EVENTS]
-        | "ByOrganisation" >> beam.GroupByKey()
-        | "Engine" >> beam.ParDo(ComputeOrgBatch(config, as_of_us, lateness_us)).with_outputs(ACTIVITY, main=ROWS)
-    )
+    lateness_us = int(settings.allowed_lateness.total_seconds() * 1_000_000)
+    computed = compute_backfill(parsed[EVENTS], config, lateness_us, as_of_us)
     # No daily activity counts: the serving rebuild at the pipeline's next start counts
     # them from the events. No Slack: a backfill posts nothing.
     rows = (computed[ROWS], parsed[DEAD_LETTERS]) | "WarehouseRows" >> beam.Flatten()

@@ -28,7 +28,21 @@ import orjson
 
 from variance.core.engine.config import MilestoneSpec, OrgConfig
 from variance.core.engine.engine import OrgEngine
+from variance.core.engine.keyed import (
+    ACCOUNT,
+    ANONYMOUS,
+    CONTACT,
+    MESSAGE,
+    NO_CONTACT,
+    AccountKey,
+    AnonymousKey,
+    ContactKey,
+    Entry,
+    Key,
+    counted_milestones,
+)
 from variance.core.events import SEGMENT_TYPE_TO_KIND, SignalEvent
+from variance.core.identity import IdentityGraph
 from variance.core.milestone_engine import Change
 from variance.core.rows import (
     ContactAccountLinkRecord,
@@ -37,7 +51,7 @@ from variance.core.rows import (
     MilestoneChangeRecord,
 )
 from variance.core.settings import Settings
-from variance.core.vocabulary import ChangeSource, RowStatus, WarehouseTable
+from variance.core.vocabulary import ChangeSource, EntityType, RowStatus, WarehouseTable
 from variance.core.warehouse import Row
 from variance.serving import SERVED_WAREHOUSE_TABLES
 
@@ -90,48 +104,92 @@ def milestone_history(reader, org_id: str, spec: MilestoneSpec, since_us: int | 
     return [event_from_row(r) for r in rows]
 
 
+def identity_from_lake(reader, org_id: str) -> IdentityGraph:
+    """An organisation's identity links as the warehouse holds them now."""
+    identity = IdentityGraph()
+    by_org = {"org": org_id}
+    for row in reader.current(WarehouseTable.identity_links.value, "org_id = $org", by_org, order_by="linked_at"):
+        user = IdentityLinkRecord.from_row(row)
+        identity.link_user(user.anonymous_id, user.user_id, user.linked_at, user.message_id)
+    for row in reader.current(
+        WarehouseTable.contact_account_links.value, "org_id = $org", by_org, order_by="linked_at"
+    ):
+        link = ContactAccountLinkRecord.from_row(row)
+        identity.link_account(link.contact_id, link.account_id, link.linked_at, link.message_id)
+    return identity
+
+
 class LakeHistory:
-    """History provider for milestones created or changed while the pipeline runs."""
+    """History provider for milestones created or changed while the pipeline runs: the
+    milestone's events, and the identity links known now to attribute them."""
 
     def __init__(self, lake_dir: str):
         self.lake_dir = lake_dir
 
-    def __call__(self, org_id: str, spec: MilestoneSpec) -> list[SignalEvent]:
+    def _reader(self):
         from variance.pipelines.sinks import flush_writer
         from variance.warehouse.local import LakeReader
 
         flush_writer(self.lake_dir)  # what this process processed so far is history too
-        return milestone_history(LakeReader(self.lake_dir), org_id, spec, None)
+        return LakeReader(self.lake_dir)
+
+    def __call__(self, org_id: str, spec: MilestoneSpec) -> list[SignalEvent]:
+        return milestone_history(self._reader(), org_id, spec, None)
+
+    def identity(self, org_id: str) -> IdentityGraph:
+        return identity_from_lake(self._reader(), org_id)
 
 
 # Beam pickles the provider into every DoFn instance (one per bundle on the local runner):
-# the engines live here so that each is handed out once per process, not once per copy.
-_RESTORED: dict[int, dict[str, OrgEngine]] = {}
+# the states live here so that each is handed out once per process, not once per copy.
+_RESTORED: dict[int, RestoredKeys] = {}
 _TOKENS = itertools.count(1)
 _LOCK = threading.Lock()
 
 
-class RestoredEngines:
-    """Hands each organisation's rebuilt engine to the pipeline once (kept in this
-    process: the local runner re-creates its DoFns for every bundle)."""
+@dataclass
+class RestoredKeys:
+    """Every key's state rebuilt from the warehouse, by stage (see core/engine/keyed.py)."""
 
-    def __init__(self, engines: dict[str, OrgEngine]):
+    seen: set[Key] = field(default_factory=set)
+    states: dict[str, dict[Key, object]] = field(default_factory=dict)
+    wake: dict[str, list[Key]] = field(default_factory=dict)
+
+    def add(self, stage: str, key: Key, state: object, wake: bool = False) -> None:
+        self.states.setdefault(stage, {})[key] = state
+        if wake:
+            self.wake.setdefault(stage, []).append(key)
+
+
+class RestoredState:
+    """Hands each key's rebuilt state to the pipeline once (kept in this process: the local
+    runner re-creates its DoFns for every bundle). Message ids are answered every time:
+    a redelivered message may come more than once."""
+
+    def __init__(self, keys: RestoredKeys):
         with _LOCK:
             self.token = next(_TOKENS)
-            _RESTORED[self.token] = dict(engines)
+            _RESTORED[self.token] = keys
 
-    def __call__(self, org_id: str) -> OrgEngine | None:
-        with _LOCK:
-            return _RESTORED.get(self.token, {}).pop(org_id, None)
+    def _keys(self) -> RestoredKeys:
+        return _RESTORED.get(self.token) or RestoredKeys()
 
-    def organisations(self) -> list[str]:
+    def __call__(self, stage: str, key: Key) -> object | None:
         with _LOCK:
-            return sorted(_RESTORED.get(self.token, {}))
+            keys = self._keys()
+            if stage == MESSAGE:
+                return key in keys.seen or None
+            return keys.states.get(stage, {}).pop(key, None)
+
+    def wake_keys(self, stage: str) -> list[Key]:
+        with _LOCK:
+            return list(self._keys().wake.get(stage, []))
 
 
 @dataclass
 class Restored:
     engines: dict[str, OrgEngine] = field(default_factory=dict)
+    keys: RestoredKeys = field(default_factory=RestoredKeys)
     repairs: list[Row] = field(default_factory=list)
     seconds: float = 0.0
     events_read: int = 0
@@ -148,15 +206,7 @@ def restore(settings: Settings, reader, config_provider, now_us: int) -> Restore
         config: OrgConfig = config_provider(org_id)
         engine = OrgEngine(org_id, lateness_us=lateness, dedupe_us=dedupe, source=ChangeSource.recompute.value)
         engine.configure(config)
-        by_org = {"org": org_id}
-        for row in reader.current(WarehouseTable.identity_links.value, "org_id = $org", by_org, order_by="linked_at"):
-            user = IdentityLinkRecord.from_row(row)
-            engine.identity.link_user(user.anonymous_id, user.user_id, user.linked_at, user.message_id)
-        for row in reader.current(
-            WarehouseTable.contact_account_links.value, "org_id = $org", by_org, order_by="linked_at"
-        ):
-            link = ContactAccountLinkRecord.from_row(row)
-            engine.identity.link_account(link.contact_id, link.account_id, link.linked_at, link.message_id)
+        engine.identity = identity_from_lake(reader, org_id)
         _, seen = reader.query(
             "select message_id, epoch_us(event_time) from events where org_id = $org and epoch_us(event_time) >= $since",
             {"org": org_id, "since": now_us - max(lateness, dedupe)},
@@ -173,6 +223,16 @@ def restore(settings: Settings, reader, config_provider, now_us: int) -> Restore
         engine.source = ChangeSource.streaming.value
         result.repairs += _repairs(reader, org_id, config, recomputed, now_us, lateness, engine)
         result.engines[org_id] = engine
+        recent = [
+            event_from_row(row)
+            for row in reader.current(
+                WarehouseTable.events.value,
+                "org_id = $org and epoch_us(event_time) >= $since",
+                {"org": org_id, "since": now_us - lateness},
+                order_by="event_time, message_id",
+            )
+        ]
+        split_by_key(engine, config, recent, result.keys)
     result.seconds = time.monotonic() - started
     return result
 
@@ -222,3 +282,70 @@ def _as_change(change: MilestoneChangeRecord) -> Change:
 def serving_tables(reader, org_id: str) -> dict[str, Iterable[dict]]:
     """The warehouse's current rows of one organisation, for rebuilding the serving tables."""
     return {name: reader.iter_current(name, "org_id = $org", {"org": org_id}) for name in SERVED_WAREHOUSE_TABLES}
+
+
+def split_by_key(engine: OrgEngine, config: OrgConfig, recent: list[SignalEvent], keys: RestoredKeys) -> None:
+    """An organisation's rebuilt engine cut into the keyed pipeline's states: identity links
+    per person, milestone states per entity, message ids per message, and the events within
+    the lateness that a late link or a redelivery may still have to correct."""
+    org, lateness, as_of = engine.org_id, engine.lateness_us, engine.as_of
+    keys.seen.update((org, message_id) for message_id in engine._seen)
+    anonymous: dict[str, AnonymousKey] = {}
+    contacts: dict[str, ContactKey] = {}
+    accounts: dict[str, AccountKey] = {}
+
+    def contact_key(contact: str) -> ContactKey:
+        if contact not in contacts:
+            contacts[contact] = ContactKey(org, contact, EntityType.contact.value, lateness, as_of)
+        return contacts[contact]
+
+    def account_key(account: str) -> AccountKey:
+        if account not in accounts:
+            accounts[account] = AccountKey(org, account, EntityType.account.value, lateness, as_of)
+        return accounts[account]
+
+    for anonymous_id, timeline in engine.identity.users.items():
+        key = anonymous[anonymous_id] = AnonymousKey(org, anonymous_id, lateness)
+        for t, user_id, tiebreak in timeline.items():
+            key.users.add(t, user_id, tiebreak)
+    for contact, timeline in engine.identity.accounts.items():
+        for t, account_id, tiebreak in timeline.items():
+            contact_key(contact).accounts.add(t, account_id, tiebreak)
+    for (milestone_id, entity), state in engine._states.items():
+        spec = config.milestones.get(milestone_id)
+        if spec is None:
+            continue
+        holder = contact_key(entity) if spec.entity == EntityType.contact else account_key(entity)
+        holder.states[milestone_id] = state
+        holder.definitions[milestone_id] = spec.definition
+    for event in recent:
+        if event.kind is None:
+            continue
+        counted = counted_milestones(config, event)
+        if not counted:
+            continue
+        contact = engine.identity.contact_of(event)
+        account = engine.identity.account_of(event, contact)
+        only_anonymous = not event.user_id and bool(event.anonymous_id)
+        version = 1 if only_anonymous else 0
+        if only_anonymous:
+            holder = anonymous.get(event.anonymous_id)  # type: ignore[arg-type]
+            if holder is None:
+                holder = anonymous[event.anonymous_id] = AnonymousKey(org, event.anonymous_id, lateness)  # type: ignore[index]
+            holder.entries[event.message_id] = [event.event_time, contact, version, event.group_id, counted]
+        at = contact_key(contact if contact is not None else NO_CONTACT)
+        target = account if counted.account else None
+        at.entries[event.message_id] = Entry(event.event_time, version, True, event.group_id, target, counted)
+        if target is not None:
+            account_key(target).counts[(event.message_id, at.entity)] = (
+                (version, 0),
+                True,
+                event.event_time,
+                counted.account,
+            )
+    for anonymous_id, anonymous_key in anonymous.items():
+        keys.add(ANONYMOUS, (org, anonymous_id), anonymous_key)
+    for contact, holder in contacts.items():
+        keys.add(CONTACT, (org, contact), holder, wake=holder.next_due() is not None)
+    for account, holder in accounts.items():
+        keys.add(ACCOUNT, (org, account), holder, wake=holder.next_due() is not None)

@@ -25,3 +25,12 @@ def is_local(options: PipelineOptions) -> bool:
     runner = options.view_as(StandardOptions).runner
     name = runner if isinstance(runner, str) else type(runner).__name__
     return name in LOCAL_RUNNERS
+
+
+def in_process_state(options: PipelineOptions) -> bool:
+    """Whether keyed state may stay live objects in this process: on Beam's local runners,
+    unless their steps run in several processes (``direct_running_mode``)."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    mode = options.view_as(DirectOptions).direct_running_mode
+    return is_local(options) and mode in (None, "in_memory")

@@ -9,10 +9,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from variance.core import bus
 from variance.core.settings import Settings
 from variance.pipelines.config_source import AppDatabaseConfig
-from variance.pipelines.runner import is_local
+from variance.pipelines.runner import in_process_state, is_local
 from variance.pipelines.sinks import ACKS, DAILY_ACTIVITY, ROWS, WriteSignals
 from variance.transforms.activity import CountDailyActivity
-from variance.transforms.messages import Envelope, ReceivedMessage
+from variance.transforms.messages import ReceivedMessage
 from variance.transforms.parse import ParseMessages
 from variance.transforms.signals import ComputeSignals
 
@@ -41,25 +41,20 @@ def build_signals(
     *,
     synchronous: bool = False,
     history=None,
-    initial_engines=None,
-    wake_orgs: tuple[str, ...] = (),
+    initial=None,
 ):
     """Everything after the source, the same for every runner."""
     config = AppDatabaseConfig(settings.resolved_database_url, settings.config_refresh_s)
     lateness_us = int(settings.allowed_lateness.total_seconds() * 1_000_000)
     dedupe_us = int(settings.dedupe_window.total_seconds() * 1_000_000)
     parsed = messages | "ParseMessages" >> ParseMessages()
-    events = parsed.events
-    if wake_orgs:
-        wake = p | "WakeRestored" >> beam.Create([(org_id, Envelope(None)) for org_id in wake_orgs])
-        events = (events, wake) | "WithWakeUps" >> beam.Flatten()
-    signals = events | "ComputeSignals" >> ComputeSignals(
+    signals = parsed.events | "ComputeSignals" >> ComputeSignals(
         config,
         lateness_us,
         dedupe_us,
-        in_process_state=local,
+        in_process_state=in_process_state(p.options) if local else False,
         history=history,
-        initial_engines=initial_engines,
+        initial=initial,
         refresh_s=settings.config_refresh_s,
     )
     daily_activity = signals.activity | "CountDailyActivity" >> CountDailyActivity(
@@ -73,9 +68,7 @@ def build_signals(
     return rows
 
 
-def run_streaming(
-    settings: Settings, options: PipelineOptions, *, history=None, initial_engines=None, wake_orgs: tuple[str, ...] = ()
-):
+def run_streaming(settings: Settings, options: PipelineOptions, *, history=None, initial=None):
     """Start the streaming pipeline; returns Beam's PipelineResult (running)."""
     local = is_local(options)
     p = beam.Pipeline(options=options)
@@ -85,7 +78,6 @@ def run_streaming(
         settings,
         local,
         history=history,
-        initial_engines=initial_engines,
-        wake_orgs=wake_orgs,
+        initial=initial,
     )
     return p.run()

@@ -1,47 +1,98 @@
-"""ComputeSignals: each organisation's events through its engine, in event time.
+"""ComputeSignals: the signals of every organisation, keyed by entity so a runner spreads them.
 
-Keyed by organisation, so tenants never share state. Milestone changes are emitted on
-an event-time timer: the engine knows the next instant at which a change can happen
-(an arrival, or the expiry that brings a count below its threshold), and a change is a
-fact at its time, so nothing is emitted before the watermark passes it. A timer set in
-the past (an out-of-order event that corrects emitted history) fires at once.
+Four stateful steps, each keyed as ``variance.core.engine.keyed`` explains: messages
+``(org, messageId)`` (de-duplication and routing), anonymousIds (identity links), contacts
+(account links, contact milestones, the event's rows) and accounts (account milestones).
+A fifth, keyed by organisation but fed at most once per bundle, notices a new or changed
+milestone and sends each entity its history, read once for the whole organisation.
 
-Outputs (tagged): ``rows`` (warehouse rows), ``activity`` (the engine's activity rows, for
-the daily activity counts) and ``acks`` (``Ack``: a message to acknowledge, with the
-warehouse rows it produced, which then are not on ``rows``).
+Milestone changes are emitted on event-time timers per key: a key knows the next instant
+at which one of its changes can happen (an arrival, or the expiry that brings a count below
+its threshold), and a change is a fact at its time, so nothing is emitted before the
+watermark passes it. A timer set in the past (a correction) fires at once. With
+``as_of_us`` (a backfill), nothing after it is emitted.
+
+Outputs (tagged): ``rows`` (warehouse rows), ``activity`` (activity rows, for the daily
+activity counts) and ``acks`` (``Ack``: a message to acknowledge, with the warehouse rows
+it produced, which then are not on ``rows``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple, Protocol
 
 import apache_beam as beam
+from apache_beam.coders import BooleanCoder, PickleCoder
 from apache_beam.metrics import Metrics
-from apache_beam.pvalue import TaggedOutput
+from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Timestamp
 
 from variance.core.engine.config import MilestoneSpec, OrgConfig
-from variance.core.engine.engine import OrgEngine
+from variance.core.engine.keyed import (
+    ACCOUNT,
+    ANONYMOUS,
+    CONTACT,
+    MESSAGE,
+    AccountCount,
+    AccountKey,
+    AnonymousArrival,
+    AnonymousKey,
+    AnonymousLink,
+    Arrival,
+    ContactKey,
+    Key,
+    Rebuild,
+    Recount,
+    Wake,
+    route,
+)
+from variance.core.engine.records import counts_for
 from variance.core.events import SignalEvent
+from variance.core.identity import IdentityGraph, account_link_of, user_links_of
 from variance.core.rows import ACTIVITY as ACTIVITY_ROWS
-from variance.core.vocabulary import WarehouseTable
+from variance.core.vocabulary import ChangeSource, EntityType, WarehouseTable
 from variance.core.warehouse import Row
 from variance.transforms.messages import ACKS, ACTIVITY, ROWS, Ack, Envelope
-from variance.transforms.state_coders import engine_state_coder
+from variance.transforms.state_coders import key_state_coder
 
 ConfigProvider = Callable[[str], OrgConfig]
 # Past events for evaluating a new or changed milestone (the warehouse, in pipelines/).
+# It may also offer ``identity(org_id) -> IdentityGraph`` (the links known now); without
+# it, the links come from the identify, group and alias calls among the events given.
 HistoryProvider = Callable[[str, MilestoneSpec], Iterable[SignalEvent]]
-# Engines rebuilt from the warehouse when the pipeline starts (None: start empty).
-InitialEngines = Callable[[str], "OrgEngine | None"]
+
+# Milestone changes (and their stream matches) of contact and account keys, which their
+# timers emit.
+CHANGES = "changes"
+
+
+def _fuses_stateful_steps(pipeline) -> bool:
+    """FnApiRunner (Beam 2.77) fuses consecutive stateful steps into one stage and then
+    fires the event-time timers of only one of them (measured here: the other's milestone
+    changes never came). Dataflow and the streaming local runner shuffle by key before
+    every stateful step anyway, so only there is a fusion break needed."""
+    return type(getattr(pipeline, "runner", None)).__name__ == "FnApiRunner"
+
+
+_ORGS = "orgs"
+_STREAMING = ChangeSource.streaming.value
+
+
+class InitialState(Protocol):
+    """What a restart hands the pipeline: each key's state once, and the keys to wake."""
+
+    def __call__(self, stage: str, key: Key) -> object | None: ...
+
+    def wake_keys(self, stage: str) -> list[Key]: ...
 
 
 def tag_outputs(rows: Iterable[Row], ack_id: str | None = None) -> Iterator[Row | TaggedOutput]:
-    """The engine's rows on their outputs: activity rows on ``ACTIVITY``, warehouse rows on
-    the main output or, for a message to acknowledge (``ack_id``), with it on ``ACKS``."""
+    """Rows on their outputs: activity rows on ``ACTIVITY``, warehouse rows on the main
+    output or, for a message to acknowledge (``ack_id``), with it on ``ACKS``."""
     warehouse: list[Row] = []
     for row in rows:
         if row[0] == ACTIVITY_ROWS:
@@ -54,152 +105,410 @@ def tag_outputs(rows: Iterable[Row], ack_id: str | None = None) -> Iterator[Row 
         yield TaggedOutput(ACKS, Ack(ack_id, tuple(warehouse)))
 
 
-class _OrgSignalsBase(beam.DoFn):
-    """The work; subclasses below bind the state spec with the runner's coder (Beam reads
-    state and timer specs from the parameter defaults of process and the timer callback)."""
+def _now_us() -> int:
+    return time.time_ns() // 1000
 
-    def __init__(
-        self,
-        config_provider: ConfigProvider,
-        lateness_us: int,
-        dedupe_us: int,
-        history: HistoryProvider | None = None,
-        initial_engines: InitialEngines | None = None,
-        refresh_s: float = 30.0,
-    ):
-        self._refresh_s = refresh_s
-        self._config_provider = config_provider
-        self._lateness_us = lateness_us
-        self._dedupe_us = dedupe_us
-        self._history = history
-        self._initial_engines = initial_engines
+
+class _Counters:
+    def __init__(self) -> None:
         # Named after the tables they land in (events counts every event processed, duplicates too).
         self.events = Metrics.counter("variance", WarehouseTable.events.value)
         self.changes = Metrics.counter("variance", WarehouseTable.milestone_changes.value)
         self.matches = Metrics.counter("variance", WarehouseTable.stream_matches.value)
 
-    def _engine(self, org_id: str, state) -> tuple[OrgEngine, list]:
-        """The organisation's engine, configured with the current snapshot; rows from
-        evaluating new or changed milestones over history come with it."""
-        engine = state.read()
-        if engine is None and self._initial_engines is not None:
-            engine = self._initial_engines(org_id)
-        if engine is None:
-            engine = OrgEngine(org_id, lateness_us=self._lateness_us, dedupe_us=self._dedupe_us)
-        config = self._config_provider(org_id)
-        rows: list = []
-        if config is not engine.config:
-            changed = engine.configure(config)
-            if changed and self._history is not None and engine.as_of is not None:
-                for spec in changed:
-                    rows += engine.restore_milestone(spec, self._history(org_id, spec), engine.as_of)
-        return engine, rows
-
-    def _count(self, rows) -> None:
+    def count(self, rows: Iterable[Row]) -> None:
         for table, _ in rows:
             if table == WarehouseTable.milestone_changes:
                 self.changes.inc()
             elif table == WarehouseTable.stream_matches:
                 self.matches.inc()
 
-    def _arm(self, engine: OrgEngine, timer, event_time: int | None = None) -> None:
-        """Fire at the next instant a change can happen; and, for an event newer than the
-        engine's as-of, at its time, so the as-of (and with it the lateness check) follows
-        the watermark as long as events arrive."""
-        candidates = [engine.next_due()]
-        if event_time is not None and (engine.as_of is None or event_time > engine.as_of):
-            candidates.append(event_time)
-        due = [c for c in candidates if c is not None]
-        if due:
-            timer.set(Timestamp(micros=min(due)))
 
-    def _process(self, element, state, timer, refresh):
-        org_id, envelope = element
-        engine, recomputed = self._engine(org_id, state)
-        rows = recomputed
-        if envelope.event is not None:  # None: a wake-up, so timers are armed for this key
-            rows = rows + engine.process(envelope.event)
-            self.events.inc()
-        self._count(rows)
-        yield from tag_outputs(rows, envelope.ack_id or None)
-        self._arm(engine, timer, envelope.event.event_time if envelope.event is not None else None)
-        if engine.wake_at is None:
-            engine.wake_at = time.time() + self._refresh_s
-            refresh.set(Timestamp.of(engine.wake_at))
-        state.write(engine)
-
-    def _refresh(self, org_id, state, timer, refresh):
-        engine, recomputed = self._engine(org_id, state)
-        self._count(recomputed)
-        yield from tag_outputs(recomputed)
-        self._arm(engine, timer)
-        engine.wake_at = time.time() + self._refresh_s
-        refresh.set(Timestamp.of(engine.wake_at))
-        state.write(engine)
-
-    def _advance(self, org_id, fired_at, state, timer):
-        engine, recomputed = self._engine(org_id, state)
-        rows = recomputed + engine.advance(fired_at.micros)
-        self._count(rows)
-        yield from tag_outputs(rows)
-        self._arm(engine, timer)
-        state.write(engine)
+# -- messages: de-duplication and routing ---------------------------------------------------------
 
 
-def _signals_fn(in_process_state: bool) -> type[_OrgSignalsBase]:
-    engine_spec = ReadModifyWriteStateSpec("engine", engine_state_coder(in_process_state))
-    timer_spec = TimerSpec("advance", TimeDomain.WATERMARK)
-    # In processing time: a configuration change (a new milestone) is picked up within
-    # the refresh interval even when no event of the organisation arrives.
-    refresh_spec = TimerSpec("refresh", TimeDomain.REAL_TIME)
+# Keys are (org, id) pairs of strings: typed, so that runners encode them deterministically.
+_KEYED = tuple[tuple[str, str], Any]
 
-    @beam.typehints.with_input_types(tuple[str, Envelope])
-    @beam.typehints.with_output_types(Row)
-    class SignalsFn(_OrgSignalsBase):
-        def process(
+
+@beam.typehints.with_input_types(_KEYED)
+class DedupeAndRouteFn(beam.DoFn):
+    """``((org, messageId), Envelope)``: the first delivery goes on to its person's key
+    (tagged ``anonymous`` or ``contact``); a duplicate only comes out as an ``Ack``. The
+    message id is forgotten when the watermark passes its event time plus the window."""
+
+    SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
+    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
+
+    def __init__(self, config_provider: ConfigProvider, window_us: int, initial: InitialState | None = None):
+        self._config = config_provider
+        self._window_us = window_us
+        self._initial = initial
+        self._counters = _Counters()
+        self._duplicates = Metrics.counter("variance", "duplicates")
+
+    def start_bundle(self) -> None:
+        self._pinged: set[str] = set()
+
+    def process(
+        self,
+        element,
+        seen=beam.DoFn.StateParam(SEEN),
+        expire=beam.DoFn.TimerParam(EXPIRE),
+    ):
+        key, envelope = element
+        event = envelope.event
+        if event is None:
+            return
+        self._counters.events.inc()
+        if seen.read() or (self._initial is not None and self._initial(MESSAGE, key)):
+            self._duplicates.inc()
+            if envelope.ack_id:
+                yield TaggedOutput(ACKS, Ack(envelope.ack_id))
+            return
+        seen.write(True)
+        expire.set(Timestamp(micros=event.event_time + self._window_us))
+        org = key[0]
+        if org not in self._pinged:  # the configuration watcher hears of each organisation
+            self._pinged.add(org)
+            yield TaggedOutput(_ORGS, ((org, ""), event.event_time))
+        for stage, target, message in route(self._config(org), event, envelope.ack_id):
+            yield TaggedOutput(stage, (target, message))
+
+    @on_timer(EXPIRE)
+    def on_expire(self, seen=beam.DoFn.StateParam(SEEN)):
+        seen.clear()
+
+
+# -- stateful keys, bound to the runner's coder -----------------------------------------------------
+
+
+def _read(state, initial: InitialState | None, stage: str, key: Key, make):
+    value = state.read()
+    if value is None and initial is not None:
+        value = initial(stage, key)
+    return make() if value is None else value
+
+
+def _set(timer, at: int | None) -> None:
+    """Set an event-time timer at ``at`` microseconds or just after: runners keep timers in
+    milliseconds, and one truncated to before its instant would fire too early, forever."""
+    if at is not None:
+        timer.set(Timestamp(micros=-(-at // 1000) * 1000))
+
+
+def _anonymous_fn(in_process: bool):
+    spec = ReadModifyWriteStateSpec("anonymous", key_state_coder(in_process, AnonymousKey))
+    prune_spec = TimerSpec("prune", TimeDomain.WATERMARK)
+
+    @beam.typehints.with_input_types(_KEYED)
+    class AnonymousFn(beam.DoFn):
+        """``((org, anonymousId), AnonymousArrival | AnonymousLink)`` -> ``(contact key,
+        Arrival | Recount)``."""
+
+        def __init__(self, lateness_us: int, initial: InitialState | None = None):
+            self._lateness_us = lateness_us
+            self._initial = initial
+
+        def process(self, element, state=beam.DoFn.StateParam(spec), prune=beam.DoFn.TimerParam(prune_spec)):
+            key, message = element
+            anonymous = _read(
+                state, self._initial, ANONYMOUS, key, lambda: AnonymousKey(key[0], key[1], self._lateness_us)
+            )
+            if isinstance(message, AnonymousArrival):
+                yield anonymous.arrive(message)
+                if message.counted:
+                    _set(prune, message.event.event_time + self._lateness_us + 1)
+            elif isinstance(message, AnonymousLink):
+                yield from anonymous.link(message)
+            state.write(anonymous)
+
+        @on_timer(prune_spec)
+        def on_prune(
             self,
-            element,
-            state=beam.DoFn.StateParam(engine_spec),
-            timer=beam.DoFn.TimerParam(timer_spec),
-            refresh=beam.DoFn.TimerParam(refresh_spec),
+            fired_at=beam.DoFn.TimestampParam,
+            state=beam.DoFn.StateParam(spec),
+            prune=beam.DoFn.TimerParam(prune_spec),
         ):
-            yield from self._process(element, state, timer, refresh)
+            anonymous = state.read()
+            if anonymous is None:
+                return
+            earliest = anonymous.prune_before(fired_at.micros - self._lateness_us)
+            if earliest is not None:
+                _set(prune, earliest + self._lateness_us + 1)
+            state.write(anonymous)
+
+    AnonymousFn.__name__ = AnonymousFn.__qualname__ = "InProcessAnonymousFn" if in_process else "EncodedAnonymousFn"
+    return AnonymousFn
+
+
+class _EntityFnBase(beam.DoFn):
+    """What contact and account keys share: configuration, timers, the batch cap."""
+
+    STAGE = ""
+
+    def __init__(
+        self,
+        config_provider: ConfigProvider,
+        lateness_us: int,
+        initial: InitialState | None = None,
+        as_of_us: int | None = None,
+        source: str = _STREAMING,
+    ):
+        self._config = config_provider
+        self._lateness_us = lateness_us
+        self._initial = initial
+        self._cap = as_of_us
+        self._source = source
+        self._counters = _Counters()
+
+    def _make(self, key: Key):
+        raise NotImplementedError
+
+    def _load(self, state, key: Key):
+        return _read(state, self._initial, self.STAGE, key, lambda: self._make(key))
+
+    def _rebuild(self, entity, message: Rebuild) -> list[Row]:
+        rows = entity.rebuild(self._config(entity.org_id), message, _now_us())
+        self._counters.count(rows)
+        return rows
+
+    def _advance(self, key: Key, fired_at, state, timer):
+        entity = state.read()
+        if entity is None:
+            return
+        # With a cap (a batch), the first timer fires once every input is in: settle the
+        # whole history up to the cap in one step rather than one change per timer.
+        at = fired_at.micros if self._cap is None else self._cap
+        rows = entity.advance(self._config(key[0]), at, self._source, _now_us())
+        self._counters.count(rows)
+        for row in rows:
+            yield TaggedOutput(CHANGES, row)
+        _set(timer, entity.timer_at(None, self._cap))
+        state.write(entity)
+
+
+def _contact_fn(in_process: bool):
+    spec = ReadModifyWriteStateSpec("contact", key_state_coder(in_process, ContactKey))
+    timer_spec = TimerSpec("advance", TimeDomain.WATERMARK)
+
+    @beam.typehints.with_input_types(_KEYED)
+    class ContactFn(_EntityFnBase):
+        """``((org, contact), Arrival | Recount | Rebuild | Wake)`` -> rows, activity, acks,
+        and ``(account key, AccountCount)`` on ``account``."""
+
+        STAGE = CONTACT
+
+        def _make(self, key: Key) -> ContactKey:
+            return ContactKey(key[0], key[1], EntityType.contact.value, self._lateness_us)
+
+        def process(self, element, state=beam.DoFn.StateParam(spec), timer=beam.DoFn.TimerParam(timer_spec)):
+            key, message = element
+            contact = self._load(state, key)
+            config = self._config(key[0])
+            event_time = None
+            if isinstance(message, Arrival):
+                rows, out = contact.arrive(config, message, _now_us())
+                self._counters.count(rows)
+                yield from tag_outputs(rows, message.ack_id)
+                event_time = message.event.event_time
+            elif isinstance(message, Recount):
+                out = contact.recount(config, message)
+            elif isinstance(message, Rebuild):
+                out = []
+                for row in self._rebuild(contact, message):
+                    yield TaggedOutput(CHANGES, row)
+            else:
+                out = []
+            for target in out:
+                yield TaggedOutput(ACCOUNT, target)
+            _set(timer, contact.timer_at(event_time, self._cap))
+            state.write(contact)
 
         @on_timer(timer_spec)
         def on_advance(
             self,
             key=beam.DoFn.KeyParam,
             fired_at=beam.DoFn.TimestampParam,
-            state=beam.DoFn.StateParam(engine_spec),
+            state=beam.DoFn.StateParam(spec),
             timer=beam.DoFn.TimerParam(timer_spec),
         ):
             yield from self._advance(key, fired_at, state, timer)
 
-        @on_timer(refresh_spec)
-        def on_refresh(
+    ContactFn.__name__ = ContactFn.__qualname__ = "InProcessContactFn" if in_process else "EncodedContactFn"
+    return ContactFn
+
+
+def _account_fn(in_process: bool):
+    spec = ReadModifyWriteStateSpec("account", key_state_coder(in_process, AccountKey))
+    timer_spec = TimerSpec("advance", TimeDomain.WATERMARK)
+
+    @beam.typehints.with_input_types(_KEYED)
+    class AccountFn(_EntityFnBase):
+        """``((org, account), AccountCount | Rebuild | Wake)`` -> rows."""
+
+        STAGE = ACCOUNT
+
+        def _make(self, key: Key) -> AccountKey:
+            return AccountKey(key[0], key[1], EntityType.account.value, self._lateness_us)
+
+        def process(self, element, state=beam.DoFn.StateParam(spec), timer=beam.DoFn.TimerParam(timer_spec)):
+            key, message = element
+            account = self._load(state, key)
+            event_time = None
+            if isinstance(message, AccountCount):
+                account.receive(self._config(key[0]), message)
+                event_time = message.event_time
+            elif isinstance(message, Rebuild):
+                for row in self._rebuild(account, message):
+                    yield TaggedOutput(CHANGES, row)
+            _set(timer, account.timer_at(event_time, self._cap))
+            state.write(account)
+
+        @on_timer(timer_spec)
+        def on_advance(
             self,
             key=beam.DoFn.KeyParam,
-            state=beam.DoFn.StateParam(engine_spec),
+            fired_at=beam.DoFn.TimestampParam,
+            state=beam.DoFn.StateParam(spec),
             timer=beam.DoFn.TimerParam(timer_spec),
-            refresh=beam.DoFn.TimerParam(refresh_spec),
         ):
-            yield from self._refresh(key, state, timer, refresh)
+            yield from self._advance(key, fired_at, state, timer)
 
-    SignalsFn.__name__ = SignalsFn.__qualname__ = "InProcessSignalsFn" if in_process_state else "PickledSignalsFn"
-    return SignalsFn
+    AccountFn.__name__ = AccountFn.__qualname__ = "InProcessAccountFn" if in_process else "EncodedAccountFn"
+    return AccountFn
 
 
-InProcessSignalsFn = _signals_fn(True)
-PickledSignalsFn = _signals_fn(False)
+InProcessAnonymousFn, EncodedAnonymousFn = _anonymous_fn(True), _anonymous_fn(False)
+InProcessContactFn, EncodedContactFn = _contact_fn(True), _contact_fn(False)
+InProcessAccountFn, EncodedAccountFn = _account_fn(True), _account_fn(False)
+
+
+# -- the configuration watcher -------------------------------------------------------------------------
+
+
+def history_by_entity(
+    config: OrgConfig, spec: MilestoneSpec, events: Iterable[SignalEvent], identity: IdentityGraph | None
+) -> dict[str, list[int]]:
+    """A milestone's past events as each entity's event times, attributed with the links
+    known now (``identity``, or those among the events)."""
+    events = list(events)
+    if identity is None:
+        identity = IdentityGraph()
+        for event in sorted(events, key=lambda e: (e.event_time, e.message_id)):
+            for anonymous_id, user_id in user_links_of(event):
+                identity.link_user(anonymous_id, user_id, event.event_time, event.message_id)
+            connection = config.connections.get(event.connection_id)
+            link = (
+                account_link_of(event, connection.mapping, connection.account_id_trait, connection.account_name_trait)
+                if connection
+                else None
+            )
+            contact = identity.contact_of(event)
+            if link is not None and contact is not None:
+                identity.link_account(contact, link.account_id, event.event_time, event.message_id)
+    times: dict[str, list[int]] = {}
+    seen: set[str] = set()
+    for event in events:
+        if event.message_id in seen or not counts_for(spec, event):
+            continue
+        seen.add(event.message_id)
+        contact = identity.contact_of(event)
+        entity = contact if spec.entity == EntityType.contact else identity.account_of(event, contact)
+        if entity is not None:
+            times.setdefault(entity, []).append(event.event_time)
+    return times
+
+
+@beam.typehints.with_input_types(_KEYED)
+class WatchConfigFn(beam.DoFn):
+    """``((org, ""), event time)``, at most one per bundle and organisation: on a new or
+    changed milestone, each entity with history gets a ``Rebuild`` (on ``contact`` or
+    ``account``). Also re-reads the configuration every ``refresh_s`` of processing time,
+    so a milestone created while no event arrives is evaluated too."""
+
+    DEFINITIONS = ReadModifyWriteStateSpec("definitions", PickleCoder())
+    REFRESH = TimerSpec("refresh", TimeDomain.REAL_TIME)
+
+    def __init__(self, config_provider: ConfigProvider, history: HistoryProvider | None, refresh_s: float):
+        self._config = config_provider
+        self._history = history
+        self._refresh_s = refresh_s
+
+    def process(
+        self,
+        element,
+        state=beam.DoFn.StateParam(DEFINITIONS),
+        refresh=beam.DoFn.TimerParam(REFRESH),
+    ):
+        key, event_time = element
+        held = state.read()
+        if held is None:
+            refresh.set(Timestamp.of(time.time() + self._refresh_s))
+        yield from self._check(key[0], held, event_time, state)
+
+    @on_timer(REFRESH)
+    def on_refresh(
+        self,
+        key=beam.DoFn.KeyParam,
+        state=beam.DoFn.StateParam(DEFINITIONS),
+        refresh=beam.DoFn.TimerParam(REFRESH),
+    ):
+        yield from self._check(key[0], state.read(), None, state)
+        refresh.set(Timestamp.of(time.time() + self._refresh_s))
+
+    def _check(self, org_id: str, held, event_time: int | None, state):
+        config = self._config(org_id)
+        current = {m: spec.definition for m, spec in config.milestones.items()}
+        if held is None:
+            state.write((current, event_time))
+            return
+        definitions, as_of = held
+        if event_time is not None:
+            as_of = event_time if as_of is None else max(as_of, event_time)
+        changed = [s for m, s in config.milestones.items() if definitions.get(m) != s.definition]
+        state.write((current, as_of))
+        if not changed or self._history is None or as_of is None:
+            return
+        # History is complete up to now (it is what the warehouse holds), so it is
+        # evaluated as of now, as a backfill at this moment would.
+        as_of = max(as_of, _now_us())
+        identity_of = getattr(self._history, "identity", None)
+        identity = identity_of(org_id) if identity_of is not None else None
+        for spec in changed:
+            stage = CONTACT if spec.entity == EntityType.contact else ACCOUNT
+            by_entity = history_by_entity(config, spec, self._history(org_id, spec), identity)
+            for entity, times in by_entity.items():
+                yield TaggedOutput(stage, ((org_id, entity), Rebuild(spec.id, tuple(sorted(times)), as_of)))
+
+
+# -- the composite ----------------------------------------------------------------------------------------
+
+
+class SignalsOutputs(NamedTuple):
+    rows: PCollection
+    activity: PCollection
+    acks: PCollection
+
+    def __getitem__(self, tag):  # type: ignore[override]
+        return getattr(self, tag) if isinstance(tag, str) else tuple.__getitem__(self, tag)
+
+
+def _by_message(element):
+    org_id, envelope = element
+    event = envelope.event
+    return ((org_id, event.message_id if event is not None else ""), envelope)
 
 
 @beam.typehints.with_input_types(tuple[str, Envelope])
 class ComputeSignals(beam.PTransform):
-    """(org_id, Envelope) -> tagged outputs ``rows`` (warehouse rows, the main output),
-    ``activity`` (activity rows) and ``acks`` (``Ack``s, each with its message's rows).
+    """(org_id, Envelope) -> ``rows`` (warehouse rows), ``activity`` (activity rows) and
+    ``acks`` (``Ack``s, each with its message's rows).
 
-    ``in_process_state`` keeps each engine as a live object (Beam's local runners);
-    otherwise it is pickled into Beam state (Dataflow)."""
+    ``in_process_state`` keeps each key's state as a live object (Beam's local runners,
+    whose state never leaves the process); otherwise each key's state is encoded as plain
+    data (Dataflow). ``as_of_us`` caps milestone changes (a backfill). ``initial`` hands
+    over state rebuilt at a restart."""
 
     def __init__(
         self,
@@ -208,12 +517,71 @@ class ComputeSignals(beam.PTransform):
         dedupe_us: int,
         in_process_state: bool,
         history: HistoryProvider | None = None,
-        initial_engines: InitialEngines | None = None,
+        initial: InitialState | None = None,
         refresh_s: float = 30.0,
+        as_of_us: int | None = None,
+        source: str = _STREAMING,
     ):
         super().__init__()
-        fn_class = InProcessSignalsFn if in_process_state else PickledSignalsFn
-        self._fn = fn_class(config_provider, lateness_us, dedupe_us, history, initial_engines, refresh_s)
+        self._config = config_provider
+        self._lateness_us = lateness_us
+        self._window_us = max(lateness_us, dedupe_us)
+        self._in_process = in_process_state
+        self._history = history
+        self._initial = initial
+        self._refresh_s = refresh_s
+        self._as_of_us = as_of_us
+        self._source = source
 
     def expand(self, keyed_events):
-        return keyed_events | "OrgEngine" >> beam.ParDo(self._fn).with_outputs(ACTIVITY, ACKS, main=ROWS)
+        in_process, initial, config = self._in_process, self._initial, self._config
+        if _fuses_stateful_steps(keyed_events.pipeline):
+
+            def apart(pcoll, label):
+                return pcoll | label >> beam.Reshuffle()
+
+        else:
+
+            def apart(pcoll, label):
+                return pcoll
+
+        messages = (
+            keyed_events
+            | "ByMessage" >> beam.Map(_by_message)
+            | "Dedupe"
+            >> beam.ParDo(DedupeAndRouteFn(config, self._window_us, initial)).with_outputs(
+                ANONYMOUS, CONTACT, ACKS, _ORGS
+            )
+        )
+        anonymous_fn = InProcessAnonymousFn if in_process else EncodedAnonymousFn
+        resolved = apart(messages[ANONYMOUS], "BeforeAnonymous") | "Anonymous" >> beam.ParDo(
+            anonymous_fn(self._lateness_us, initial)
+        )
+        to_contacts = [messages[CONTACT], resolved]
+        to_accounts = []
+        if self._as_of_us is None:  # a backfill evaluates every milestone from the start
+            watched = messages[_ORGS] | "WatchConfig" >> beam.ParDo(
+                WatchConfigFn(config, self._history, self._refresh_s)
+            ).with_outputs(CONTACT, ACCOUNT)
+            to_contacts.append(watched[CONTACT])
+            to_accounts.append(watched[ACCOUNT])
+        if initial is not None:
+            for stage, inputs in ((CONTACT, to_contacts), (ACCOUNT, to_accounts)):
+                wakes = [(key, Wake()) for key in initial.wake_keys(stage)]
+                if wakes:
+                    inputs.append(keyed_events.pipeline | f"Wake{stage.title()}s" >> beam.Create(wakes))
+        contact_fn = InProcessContactFn if in_process else EncodedContactFn
+        contacts = apart(to_contacts | "ToContacts" >> beam.Flatten(), "BeforeContacts") | "Contacts" >> beam.ParDo(
+            contact_fn(config, self._lateness_us, initial, self._as_of_us, self._source)
+        ).with_outputs(ACCOUNT, ACTIVITY, ACKS, CHANGES, main=ROWS)
+        account_fn = InProcessAccountFn if in_process else EncodedAccountFn
+        accounts = apart(
+            [contacts[ACCOUNT], *to_accounts] | "ToAccounts" >> beam.Flatten(), "BeforeAccounts"
+        ) | "Accounts" >> beam.ParDo(
+            account_fn(config, self._lateness_us, initial, self._as_of_us, self._source)
+        ).with_outputs(CHANGES, main=ROWS)
+        return SignalsOutputs(
+            rows=(contacts[ROWS], contacts[CHANGES], accounts[CHANGES], accounts[ROWS]) | "Rows" >> beam.Flatten(),
+            activity=contacts[ACTIVITY],
+            acks=(messages[ACKS], contacts[ACKS]) | "AllAcks" >> beam.Flatten(),
+        )

@@ -58,3 +58,33 @@ class PickledCoder(Coder):
 
 def engine_state_coder(in_process: bool) -> Coder:
     return InProcessReferenceCoder() if in_process else PickledCoder()
+
+
+class PlainStateCoder(Coder):
+    """A key's state as the plain data its ``to_state`` gives (ints, strings, tuples,
+    dicts), pickled: what a distributed runner stores per key, small because each key
+    holds one entity's recent work."""
+
+    def __init__(self, state_class: type):
+        self.state_class = state_class
+
+    def encode(self, value) -> bytes:
+        return pickle.dumps(value.to_state(), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def decode(self, encoded: bytes):
+        return self.state_class.from_state(pickle.loads(encoded))  # noqa: S301 - our own state
+
+    def is_deterministic(self) -> bool:
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.state_class is self.state_class  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.state_class))
+
+
+def key_state_coder(in_process: bool, state_class: type) -> Coder:
+    """In process on Beam's local runners (state never leaves the process there, so an
+    element does not pay for encoding its key's state); encoded everywhere else."""
+    return InProcessReferenceCoder() if in_process else PlainStateCoder(state_class)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
+import apache_beam as beam
 import pytest
-from apache_beam.pvalue import TaggedOutput
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that
 
 from tests.dbt import scenario as sc
 from variance.cli import dbt as cli_dbt
 from variance.core.timeutil import from_micros
 from variance.core.vocabulary import WarehouseTable
 from variance.core.warehouse import TABLES
-from variance.pipelines.backfill import ComputeOrgBatch
+from variance.pipelines.backfill import compute_backfill
+from variance.samples.config import StaticConfig
+from variance.transforms.messages import ROWS
 from variance.warehouse.local import LakeWriter
 
 
@@ -31,14 +36,18 @@ class Built:
         return cli_dbt.LocalPaths(self.data_dir.resolve()).published
 
 
-def backfill(scenario: sc.Scenario) -> list:
-    """The batch backfill's engine step (pipelines/backfill.py) per organisation."""
-    step = ComputeOrgBatch(scenario.configs.__getitem__, sc.AS_OF, sc.LATENESS)
-    rows = []
-    for org in scenario.configs:
-        rows.extend(step.process((org, [e for e in scenario.events if e.org_id == org])))
-    # its main output holds the warehouse rows; activity rows go to a tagged output
-    return [r for r in rows if not isinstance(r, TaggedOutput) and r[0] in TABLES]
+def backfill(scenario: sc.Scenario, tmp_path: Path) -> list:
+    """The batch backfill's keyed transforms (pipelines/backfill.py) on Beam's batch runner."""
+    out = tmp_path / "backfill-rows.pickle"
+
+    def keep(rows):
+        out.write_bytes(pickle.dumps(list(rows)))
+
+    with TestPipeline(runner="FnApiRunner") as p:
+        events = p | beam.Create([(e.org_id, e) for e in scenario.events])
+        computed = compute_backfill(events, StaticConfig(*scenario.configs.values()), sc.LATENESS, sc.AS_OF)
+        assert_that(computed[ROWS], keep)
+    return [r for r in pickle.loads(out.read_bytes()) if r[0] in TABLES]
 
 
 def write_lake(lake_dir: Path, *row_sets: list) -> None:
@@ -53,7 +62,7 @@ def write_lake(lake_dir: Path, *row_sets: list) -> None:
 def built(tmp_path_factory) -> Built:
     data_dir = tmp_path_factory.mktemp("dbt-data")
     scenario = sc.build()
-    backfill_rows = backfill(scenario)
+    backfill_rows = backfill(scenario, data_dir)
     streaming_rows = sc.streaming_rows(scenario)
     # The lake holds the streaming pipeline's rows (arrival order, corrections) and the
     # backfill's for the same events: every event key twice, links as each saw them.

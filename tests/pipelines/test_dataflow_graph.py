@@ -9,7 +9,7 @@ import apache_beam as beam
 from variance.core.settings import Settings
 from variance.pipelines.runner import is_local, pipeline_options
 from variance.pipelines.streaming import _read_messages, build_signals
-from variance.transforms.signals import PickledSignalsFn
+from variance.transforms.signals import EncodedAccountFn, EncodedAnonymousFn, EncodedContactFn
 
 DATAFLOW = [
     "--runner",
@@ -48,7 +48,12 @@ def test_dataflow_options_choose_pubsub_pickled_state_and_bigquery(tmp_path):
     assert any(n.startswith("WriteSignals/ToBigQuery") for n in names)
     assert not any(n.startswith("WriteSignals/ToLocalWarehouse") for n in names)
     signals = next(t for t in p.transforms_stack[0].parts if t.full_label == "ComputeSignals")
-    assert isinstance(signals.transform._fn, PickledSignalsFn)
+    steps = {part.full_label: getattr(part.transform, "_do_transform", part.transform) for part in signals.parts}
+    # Keyed by entity, state encoded per key; no fusion breaks (Dataflow shuffles by key).
+    assert isinstance(steps["ComputeSignals/Anonymous"].fn, EncodedAnonymousFn)
+    assert isinstance(steps["ComputeSignals/Contacts"].fn, EncodedContactFn)
+    assert isinstance(steps["ComputeSignals/Accounts"].fn, EncodedAccountFn)
+    assert not any("Before" in label for label in steps)
 
 
 def test_local_runner_is_the_default_and_uses_the_durable_read(tmp_path):

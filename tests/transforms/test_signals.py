@@ -135,12 +135,14 @@ def test_out_of_order_event_behind_the_watermark_corrects_history():
 
 
 def test_too_late_event_lands_in_the_warehouse_and_dead_letters_not_in_milestones():
+    """Late is behind the time up to which the event's own contact is settled: u1's page
+    view at T0 settles u1 to T0, so an event of u1 five days before it is too late."""
     cfg = config(milestones=[milestone(threshold=1, window_us=None)])
     group = event("group", "g1", T0 - 10 * DAY, user="u1", group="acme")
     old = track("old", T0 - 5 * DAY, user="u1")
     stream = (
         TestStream()
-        .add_elements([at(group), at(track("x", T0, user="u2"))])
+        .add_elements([at(group), at(track("x", T0, user="u2")), at(event("page", "p1", T0, user="u1"))])
         .advance_watermark_to((T0 + HOUR) / S)
         .add_elements([at(old)])  # 5 days behind a watermark with 3 days of lateness
         .advance_watermark_to((T0 + 2 * HOUR) / S)
@@ -155,10 +157,31 @@ def test_too_late_event_lands_in_the_warehouse_and_dead_letters_not_in_milestone
             [
                 (EVENTS, "g1", None),
                 (EVENTS, "x", None),
+                (EVENTS, "p1", None),
                 (EVENTS, "old", None),
                 (DEAD_LETTERS, "old", Stage.milestones.value),
             ]
         ),
+    )
+    p.run()
+
+
+def test_an_old_event_of_a_quiet_contact_is_still_counted():
+    """State is bounded per key: a contact whose milestones were settled only up to ten
+    days ago can still count an event five days old, as the backfill does."""
+    cfg = config(milestones=[milestone(threshold=1, window_us=None)])
+    group = event("group", "g1", T0 - 10 * DAY, user="u1", group="acme")
+    stream = (
+        TestStream()
+        .add_elements([at(group), at(track("x", T0, user="u2"))])
+        .advance_watermark_to((T0 + HOUR) / S)
+        .add_elements([at(track("old", T0 - 5 * DAY, user="u1"))])
+        .advance_watermark_to_infinity()
+    )
+    p, rows = run(stream, [cfg])
+    assert_that(
+        changes(rows) | beam.Map(lambda c: (c[0], c[1], c[2], c[3] // 24, c[4])),
+        equal_to([("current", "achieved", "acme", -5, 1)]),
     )
     p.run()
 

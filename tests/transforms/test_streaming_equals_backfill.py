@@ -27,8 +27,8 @@ from tests.support.events import (
 )
 from variance.core.engine.batch import current_milestone_changes, current_stream_matches, run_batch
 from variance.core.vocabulary import WarehouseTable
-from variance.pipelines.backfill import ComputeOrgBatch
-from variance.transforms.messages import Envelope
+from variance.pipelines.backfill import compute_backfill
+from variance.transforms.messages import ROWS, Envelope
 from variance.transforms.signals import ComputeSignals
 
 S = 1_000_000
@@ -101,14 +101,16 @@ def test_streaming_equals_backfill_on_beam():
         rng, cfg, links, tracks = scenario(seed)
         expected = run_batch(cfg, links + tracks, AS_OF, LATENESS)
 
-        with batch_pipeline() as p:  # the Beam backfill
-            backfill = (
-                p
-                | beam.Create([("org_a", e) for e in links + tracks])
-                | beam.GroupByKey()
-                | beam.ParDo(ComputeOrgBatch(StaticConfig(cfg), AS_OF, LATENESS))
-            )
-            assert_that(collect(backfill), check_equal(expected))
+        with batch_pipeline() as p:  # the Beam backfill, grouped per entity
+            events = p | beam.Create([("org_a", e) for e in links + tracks])
+            backfill = compute_backfill(events, StaticConfig(cfg), LATENESS, AS_OF)
+            assert_that(collect(backfill[ROWS]), check_equal(expected))
+
+        for in_process in (True, False):  # the streaming transforms in batch, state live or encoded
+            with batch_pipeline() as p:
+                events = p | beam.Create([("org_a", Envelope(e)) for e in links + tracks])
+                signals = events | ComputeSignals(StaticConfig(cfg), LATENESS, DAY, in_process, as_of_us=AS_OF)
+                assert_that(collect(signals.rows), check_equal(expected), label=f"Check{in_process}")
 
         p = streaming_pipeline()  # streaming, shuffled, duplicated and delayed
         signals = (
