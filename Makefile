@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the web app's pinned JavaScript (see the web assets rule below)
+HTMX_VERSION := 2.0.11
+AXE_VERSION := 4.14.1
+NPM_DIR := $(VENV)/npm
+WEB_ASSETS := web/static/vendor/htmx.min.js
 
-.PHONY: install test test-fast demo lint format bench clean checkov
+.PHONY: install test test-fast demo lint format bench clean checkov browser
 
-install: $(STAMP)
+install: $(STAMP) $(WEB_ASSETS)
 
 # Everything is pinned: requirements.txt names what we use, requirements.lock pins
 # every package (transitive ones too) to the versions tested together.
@@ -20,17 +25,17 @@ $(DEPS_STAMP): requirements.txt requirements.lock
 # A strict editable install links every module into one tree that editors and type
 # checkers can read (no import hook), so adding or removing a module needs a re-link:
 # the stamp depends on every package folder, whose time changes when a file is added.
-PACKAGE_DIRS := $(shell find variance core transforms pipelines warehouse serving appdb clients workspace api cli samples stack -name __init__.py -exec dirname {} \; 2>/dev/null)
+PACKAGE_DIRS := $(shell find variance core transforms pipelines warehouse serving appdb clients workspace api cli samples stack web -name __init__.py -exec dirname {} \; 2>/dev/null)
 $(STAMP): $(DEPS_STAMP) setup.py $(PACKAGE_DIRS)
 	@echo ">> linking the variance package into $(VENV) (editable, strict)"
 	$(BIN)/python -m pip install --quiet --no-deps -e . --config-settings editable_mode=strict
 	@touch $(STAMP)
 	@echo ">> installed into $(VENV)"
 
-test: install checkov
+test: install checkov browser
 	$(BIN)/python -m pytest -q
 
-test-fast: install checkov
+test-fast: install checkov browser
 	$(BIN)/python -m pytest -q -m "not slow"
 
 demo: install
@@ -47,7 +52,7 @@ format: install
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python bench/ingest.py && $(BIN)/python bench/api.py && $(BIN)/python bench/pipeline.py && $(BIN)/python bench/dbt.py
+	$(BIN)/python bench/ingest.py && $(BIN)/python bench/api.py && $(BIN)/python bench/pipeline.py && $(BIN)/python bench/dbt.py && $(BIN)/python bench/slack.py
 
 clean:
 	rm -rf $(VENV) .variance .pytest_cache
@@ -62,3 +67,24 @@ $(CHECKOV_STAMP): infra/checkov.lock
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --progress-bar off -r infra/checkov.lock
 	@touch $(CHECKOV_STAMP)
+
+# The web app's JavaScript comes from the npm registry, pinned: htmx 2.x (npm's latest tag
+# is a new major version) is shipped as a static file, never loaded from a CDN; axe-core is
+# only for the browser tests' accessibility checks.
+$(WEB_ASSETS): Makefile
+	@echo ">> installing htmx $(HTMX_VERSION) and axe-core $(AXE_VERSION) from the npm registry into $(NPM_DIR)"
+	@command -v npm >/dev/null || { echo "the web app's htmx comes from the npm registry: install npm (e.g. sudo apt-get install npm) and rerun make install"; exit 1; }
+	@mkdir -p $(NPM_DIR) web/static/vendor
+	npm install --silent --no-audit --no-fund --prefix $(NPM_DIR) htmx.org@$(HTMX_VERSION) axe-core@$(AXE_VERSION)
+	cp $(NPM_DIR)/node_modules/htmx.org/dist/htmx.min.js $(WEB_ASSETS)
+
+# Browser tests drive the system's Chromium (no browser download site is reachable, so
+# Playwright's own browsers cannot be installed). Debian's chromium-headless-shell is
+# installed with apt when missing and we are root; otherwise one line says what to do.
+browser:
+	@if command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null || [ -n "$$VARIANCE_CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo ">> installing Debian's chromium-headless-shell with apt-get for the browser tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium-headless-shell >/dev/null \
+	  || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium-headless-shell >/dev/null); \
+	else echo "browser tests need Chromium: run 'sudo apt-get install chromium-headless-shell' (or set VARIANCE_CHROMIUM=/path/to/chromium)"; exit 1; fi

@@ -23,6 +23,8 @@ PARTS = {
     "variance.cli": "cli",
     "variance.samples": "samples",
     "variance.stack": "stack",
+    "variance.web": "web",
+    "variance.slack": "slack",
 }
 
 
@@ -48,7 +50,8 @@ setup(
     # setuptools resolves sub-packages (variance.api.routes) by their longest mapped prefix
     package_dir=PARTS,
     package_data={
-        "variance.appdb": ["migrations/*.ini", "migrations/*.mako", "migrations/*.py", "migrations/versions/*.py"]
+        "variance.appdb": ["migrations/*.ini", "migrations/*.mako", "migrations/*.py", "migrations/versions/*.py"],
+        "variance.web": ["templates/*.html", "templates/*/*.html", "static/*", "static/vendor/*"],
     },
     include_package_data=True,
     install_requires=[
@@ -56,6 +59,7 @@ setup(
         "google-cloud-pubsub>=2.44,<3",
         "google-cloud-bigquery>=3.47,<4",
         "slack-sdk>=3.48,<4",
+        "cryptography>=50,<51",
         "sqlalchemy>=2.0,<2.2",
         "alembic>=1.20,<2",
         "psycopg[binary]>=3.3,<4",
@@ -70,6 +74,11 @@ setup(
         "rich>=15,<16",
         "fastapi>=0.165,<1",
         "uvicorn>=0.54,<1",
+        # the web app
+        "argon2-cffi>=25.1,<26",
+        "python-multipart>=0.0.34,<0.1",
+        "jinja2>=3.1,<4",
+        "jinja2-fragments>=1.12,<2",
     ],
     entry_points={"console_scripts": ["variance=variance.cli.main:main"]},
 )

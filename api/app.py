@@ -17,14 +17,18 @@ from variance.api.errors import ErrorDetail, ErrorResponse, WorkspaceError, erro
 from variance.api.ingest.auth import SecretCache
 from variance.api.responses import JsonResponse
 from variance.api.routes import (
+    auth,
     connections,
     entities,
     favorites,
+    feeds,
     health,
     ingest,
     milestones,
+    slack,
     streams,
     tags,
+    timelines,
     users,
     views,
 )
@@ -33,6 +37,7 @@ from variance.appdb.session import make_engine, session_factory
 from variance.clients.pubsub import EventPublisher
 from variance.core.bus import BusMessage
 from variance.core.settings import Settings
+from variance.web import app as web_app
 from variance.workspace.connections import authenticate_secret
 
 log = logging.getLogger(__name__)
@@ -141,8 +146,14 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         tags.router,
         views.router,
         favorites.router,
+        feeds.router,
+        timelines.router,
+        auth.router,
+        slack.router,
     ):
         app.include_router(router)
+    # The web app's pages under / (every API path is under /v1) and its static files.
+    web_app.mount(app)
     _add_security_schemes(app)
     return app
 

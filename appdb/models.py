@@ -21,6 +21,8 @@ from variance.core.vocabulary import (
     FavoriteTargetType,
     Role,
     ServingTable,
+    SlackDelivery,
+    SlackStatus,
     StreamType,
     Visibility,
 )
@@ -352,3 +354,142 @@ class TagMemberRow(Base):
     tag_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     entity_id: Mapped[str] = mapped_column(String(1024), primary_key=True)
     since: Mapped[datetime | None] = mapped_column()
+
+
+# --- Sign-in for people (the web app) -------------------------------------------------
+# API tokens stay what scripts use; these let a person sign in with an email and a
+# password and hold a browser session. Secrets (link tokens, session ids) are stored as
+# SHA-256 digests like API tokens; passwords as argon2id hashes (variance.workspace.passwords).
+
+
+class UserPassword(Base):
+    """A user's password hash, in a table of its own: most users of the API never set one."""
+
+    __tablename__ = AppTable.user_passwords.value
+
+    user_id: Mapped[str] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignInLink(Base):
+    """An invite or reset link an admin passes on (there is no mail server): one use, expires."""
+
+    __tablename__ = AppTable.sign_in_links.value
+
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # "invite" or "reset" (workspace.sign_in)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds the id; only its digest is stored, so a leaked
+    database cannot be replayed as cookies. ``csrf_token`` is per session (synchronizer token)."""
+
+    __tablename__ = AppTable.web_sessions.value
+
+    id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class SignInFailure(Base):
+    """Wrong passwords per email, to slow down guessing: a fixed window from the first failure."""
+
+    __tablename__ = AppTable.sign_in_failures.value
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    first_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Timelines read an account's or a contact's recent items across streams: these make
+# that an index range scan (declared here, beside the models this issue adds).
+Index("ix_stream_items_account", StreamItemRow.org_id, StreamItemRow.account_id, StreamItemRow.event_time)
+Index("ix_stream_items_contact", StreamItemRow.org_id, StreamItemRow.contact_id, StreamItemRow.event_time)
+
+
+# --- Slack (variance.slack) ------------------------------------------------------------
+# The pipeline records what is to be posted (slack_outbox, keyed like the stream match it
+# comes from, so a redelivered match adds nothing); one sender posts it at each channel's
+# rate and keeps the row as the sent-log until it is pruned.
+
+
+class SlackOutboxRow(Base):
+    """One stream match to post (or posted) to one channel. ``key`` is the SHA-256 of the
+    match's key (organisation, stream, message id), fixed length whatever the ids are."""
+
+    __tablename__ = AppTable.slack_outbox.value
+    __table_args__ = (
+        Index("ix_slack_outbox_due", "state", "next_attempt_at"),
+        Index("ix_slack_outbox_channel", "org_id", "channel_id", "state", "created_at"),
+        Index("ix_slack_outbox_done", "state", "done_at"),
+    )
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40))
+    stream_id: Mapped[str] = mapped_column(String(40))
+    message_id: Mapped[str] = mapped_column(String(1024))
+    channel_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)  # the match, as JSON, with what the message needs
+    state: Mapped[str] = mapped_column(Choice(SlackDelivery))
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    claim_id: Mapped[str | None] = mapped_column(String(32))  # names the post in its Slack metadata
+    done_at: Mapped[datetime | None] = mapped_column()  # sent, digested or dead
+    message_ts: Mapped[str | None] = mapped_column(String(32))  # Slack's ts, or "outbox"
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class SlackStreamStatus(Base):
+    """A stream's Slack status: ok, or Slack's error code and since when."""
+
+    __tablename__ = AppTable.slack_stream_status.value
+
+    stream_id: Mapped[str] = mapped_column(ForeignKey(Stream.id, ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(Choice(SlackStatus))
+    error: Mapped[str | None] = mapped_column(String(100))
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlackInstallation(Base):
+    """An organisation's Slack workspace: the bot token Fernet-encrypted (never returned or
+    logged), and when Slack said it was revoked or uninstalled."""
+
+    __tablename__ = AppTable.slack_installations.value
+
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), index=True)
+    team_name: Mapped[str | None] = mapped_column(String(200))
+    bot_user_id: Mapped[str | None] = mapped_column(String(32))
+    bot_token_encrypted: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    installed_by: Mapped[str | None] = mapped_column(String(40))
+    installed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    owner_email_trait: Mapped[str | None] = mapped_column(String(200))  # account trait naming its owner
+
+
+class SlackOAuthState(Base):
+    """An "Add to Slack" in progress: the state's digest, the organisation and the admin who
+    started it; used once, and only before it expires."""
+
+    __tablename__ = AppTable.slack_oauth_states.value
+
+    state_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()

@@ -49,10 +49,14 @@ def main() -> int:
             "streams 'Acme watch' -> #acme and 'Pricing'"
         )
 
-        step("Starting the API and the streaming pipeline")
+        step("Starting the API, the streaming pipeline and the Slack sender")
         api = stack.start_api()
         pipeline = stack.start_pipeline(progress_every=5)
-        print(f"    API on {api.url}; pipeline pid {pipeline.pid} (Beam's local runner)")
+        sender = stack.sender
+        print(
+            f"    API on {api.url}; pipeline pid {pipeline.pid} (Beam's local runner); "
+            f"Slack sender pid {sender.pid if sender else '-'} (no token: the local outbox)"
+        )
 
         calls = sample_calls()
         step(f"Sending {len(calls)} sample calls with Segment's Python library")
@@ -78,7 +82,7 @@ def main() -> int:
     finally:
         step("Stopping the local stack")
         stack.stop()
-        print("    stopped the pipeline, the API and the emulator")
+        print("    stopped the Slack sender, the pipeline, the API and the emulator")
 
 
 def show(stack, workspace, url: str, pipeline) -> None:
@@ -126,7 +130,9 @@ def show(stack, workspace, url: str, pipeline) -> None:
     for account in accounts:
         names = ", ".join(m.name for m in account.milestones) or "-"
         print(f"      {account.account_id:10s} {account.name or '':12s} milestones: {names}")
-    print(f"    Slack outbox (no token set): {len(posts)} messages for #acme, e.g.:")
+    print(
+        f"    Slack outbox (no token set; Block Kit payloads in {stack.outbox_path}): {len(posts)} messages for #acme, e.g.:"
+    )
     for line in posts[:3]:
         print("      " + json.loads(line)["text"])
     print(

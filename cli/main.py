@@ -8,7 +8,20 @@ import sys
 import click
 import typer
 
-from variance.cli import connections, dbt, orgs, pipeline, servers, tags, views, warehouse, workspace
+from variance.cli import (
+    connections,
+    dbt,
+    orgs,
+    pipeline,
+    servers,
+    slack,
+    tag_members,
+    tags,
+    users_web,
+    views,
+    warehouse,
+    workspace,
+)
 from variance.cli.common import CliError, say, settings
 from variance.workspace.errors import WorkspaceError
 
@@ -23,15 +36,18 @@ app.command("api")(servers.api)
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(connections.app, name="connections")
 app.add_typer(workspace.users_app, name="users")
+users_web.register(workspace.users_app)  # set-password, invite-link: sign-in for people
 app.add_typer(workspace.streams_app, name="streams")
 app.add_typer(workspace.follows_app, name="follows")
 app.add_typer(workspace.milestones_app, name="milestones")
 app.command("pipeline", context_settings=pipeline.CONTEXT)(pipeline.pipeline)
 app.command("backfill", context_settings=pipeline.CONTEXT)(pipeline.backfill)
 app.add_typer(tags.app, name="tags")
+tag_members.register(tags.app)  # tags refresh: who carries each smart tag now
 app.add_typer(views.app, name="views")
 app.add_typer(warehouse.app, name="warehouse")
 app.add_typer(dbt.app, name="dbt")
+app.add_typer(slack.app, name="slack")
 
 
 @app.command("db-upgrade")

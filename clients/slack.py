@@ -1,25 +1,107 @@
-"""Posting stream matches to Slack, or, without a token, to a local outbox.
+"""Slack's Web API through ``slack-sdk``, and the local outbox file that stands in for it.
 
-The outbox (``VARIANCE_DATA_DIR/slack-outbox.jsonl``) is also the sent-log: one JSON
-line per message, keyed by organisation, stream and message id, and a key already in it
-is never posted again, so a replay or a redelivery never double-posts. With a token the
-message goes to Slack's Web API through ``slack-sdk`` first (``VARIANCE_SLACK_API_URL``
-points it elsewhere, e.g. a test server) and is recorded once Slack accepted it.
+- :func:`web_client`: a ``WebClient`` with slack-sdk's retry handlers attached (connection
+  errors, 429 with ``Retry-After``, 5xx), so no caller writes a retry loop of its own.
+  ``base_url`` points it elsewhere (``VARIANCE_SLACK_API_URL``, a test's fake Slack).
+- :func:`failure_of`: what an exception from a call means for the sender: transient (try
+  again later), wrong for this one message, or wrong for the stream (channel, token, scope),
+  with Slack's error code.
+- :class:`OutboxFile`: without a token, each message that would be posted is one JSON line
+  (exactly the ``chat.postMessage`` arguments) in ``VARIANCE_DATA_DIR/slack-outbox.jsonl``,
+  appended and fsynced. It is only a record of what Slack would show; the sent-log is the
+  outbox table in the app database, so nothing ever reads this file whole.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from variance.core.mrkdwn import escape
-from variance.core.vocabulary import RowStatus
 
-log = logging.getLogger(__name__)
+# Errors that say the stream's channel or the organisation's token cannot work until a
+# person does something (invite the bot, reconnect Slack, grant a scope).
+STREAM_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "channel_is_archived",
+        "token_revoked",
+        "token_expired",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "missing_scope",
+        "no_permission",
+        "team_access_not_granted",
+        "restricted_action",
+        "ekm_access_denied",
+    }
+)
+# Errors about one message's content: posting it again would fail again.
+MESSAGE_ERRORS = frozenset(
+    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "no_text", "invalid_metadata"}
+)
+
+
+class FailureScope(StrEnum):
+    transient = "transient"  # 5xx, timeouts, rate limits the retry handlers could not wait out
+    message = "message"  # this message can never be posted as it is
+    stream = "stream"  # nothing reaches this stream's channel until a person acts
+
+
+@dataclass(frozen=True)
+class SlackFailure:
+    code: str  # Slack's error code, or http_503, timeout, connection_error
+    scope: FailureScope
+
+
+def failure_of(exc: BaseException) -> SlackFailure:
+    """What a failed call means; Slack's own error code when it answered."""
+    from slack_sdk.errors import SlackApiError
+
+    if isinstance(exc, SlackApiError):
+        status = getattr(exc.response, "status_code", 200)
+        code = str((exc.response.data or {}).get("error") if isinstance(exc.response.data, dict) else "") or ""
+        if status >= 500:
+            return SlackFailure(code or f"http_{status}", FailureScope.transient)
+        if code in STREAM_ERRORS:
+            return SlackFailure(code, FailureScope.stream)
+        if code in MESSAGE_ERRORS:
+            return SlackFailure(code, FailureScope.message)
+        return SlackFailure(code or f"http_{status}", FailureScope.transient)
+    if isinstance(exc, TimeoutError) or "timed out" in str(exc).lower():
+        return SlackFailure("timeout", FailureScope.transient)
+    return SlackFailure("connection_error", FailureScope.transient)
+
+
+def web_client(token: str, base_url: str | None = None, *, timeout: float = 10, retries: int = 2):
+    """A ``slack_sdk.WebClient`` for ``token`` with slack-sdk's retry handlers: connection
+    errors, 429 (the handler sleeps ``Retry-After``) and 5xx, each ``retries`` times."""
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+
+    return WebClient(
+        token=token,
+        base_url=base_url or WebClient.BASE_URL,
+        timeout=int(max(1, timeout)),
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=retries),
+            RateLimitErrorRetryHandler(max_retry_count=retries),
+            ServerErrorRetryHandler(max_retry_count=retries),
+        ],
+    )
 
 
 def message_text(match: dict, stream_name: str) -> str:
@@ -30,78 +112,58 @@ def message_text(match: dict, stream_name: str) -> str:
     return f"[{escape(stream_name)}] {what}" + (f" — {who}" if who else "")
 
 
-class SlackSender:
-    """One per outbox path per process; thread-safe."""
+class OutboxFile:
+    """The local outbox: one JSON line per message Slack would have been sent. Thread-safe."""
 
-    # Beam's local runner makes a PostToSlack per bundle: they (and the restart's catch-up)
-    # share one sent-log and lock per outbox, read from the file once per process.
-    _instances: dict[str, SlackSender] = {}
-    _lock = threading.Lock()
+    # How far from the end :meth:`holds` looks: the posts a crash can leave unconfirmed are
+    # the last few written, never the whole history.
+    TAIL_BYTES = 4 * 1024 * 1024
 
-    def __init__(self, outbox: Path, token: str | None = None, api_url: str | None = None):
-        self.outbox = outbox
-        self._guard = threading.Lock()
-        self._sent: set[str] = set()
-        self._client = None
-        if token:
-            from slack_sdk import WebClient
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
 
-            self._client = WebClient(token=token, base_url=api_url or WebClient.BASE_URL)
-        outbox.parent.mkdir(parents=True, exist_ok=True)
-        if outbox.exists():
-            for line in outbox.read_text(encoding="utf-8").splitlines():
-                try:
-                    self._sent.add(json.loads(line)["key"])
-                except (ValueError, KeyError):
-                    continue  # a torn last line after a crash: that message was not recorded
-
-    @classmethod
-    def of(cls, outbox: Path, token: str | None = None, api_url: str | None = None) -> SlackSender:
-        key = str(outbox.resolve())
-        with cls._lock:
-            sender = cls._instances.get(key)
-            if sender is None:
-                sender = cls._instances[key] = cls(outbox, token, api_url)
-            return sender
-
-    @staticmethod
-    def key(match: dict) -> str:
-        return f"{match['org_id']}/{match['stream_id']}/{match['message_id']}"
-
-    def send(self, match: dict, channel_id: str, channel_name: str | None, stream_name: str) -> bool:
-        """Post once; returns False when this match was already posted."""
-        key = self.key(match)
-        with self._guard:
-            if key in self._sent:
-                return False
-            text = message_text(match, stream_name)
-            record: dict[str, Any] = {
-                "key": key,
-                "org_id": match["org_id"],
-                "stream_id": match["stream_id"],
-                "message_id": match["message_id"],
-                "channel_id": channel_id,
-                "channel_name": channel_name,
-                "text": text,
-                "via": "slack" if self._client else "outbox",
-            }
-            if self._client is not None:
-                self._client.chat_postMessage(channel=channel_id, text=text)
-            with open(self.outbox, "a", encoding="utf-8") as out:
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one line and fsync it: once this returns, the record survives a kill -9."""
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as out:
+                out.write(line)
                 out.flush()
                 os.fsync(out.fileno())
-            self._sent.add(key)
-            return True
+
+    def holds(self, claim_ids: Iterable[str]) -> set[str]:
+        """Which of these claims (``record["claim"]``) are among the last lines written."""
+        wanted = set(claim_ids)
+        if not wanted or not self.path.exists():
+            return set()
+        with self._lock, open(self.path, "rb") as source:
+            size = source.seek(0, os.SEEK_END)
+            source.seek(max(0, size - self.TAIL_BYTES))
+            tail = source.read().decode("utf-8", errors="replace").splitlines()
+        found = set()
+        for line in tail:
+            try:
+                claim = json.loads(line).get("claim")
+            except (ValueError, AttributeError):
+                continue  # a torn line, or the first, cut by the tail's start
+            if claim in wanted:
+                found.add(claim)
+        return found
 
 
-def post_match(sender: SlackSender, config_provider, match: dict) -> bool:
-    """Post a current stream match if its stream has a Slack channel and it was not
-    posted yet; True when a message went out. ``config_provider(org_id)`` gives the
-    organisation's streams."""
-    if match.get("status") != RowStatus.current:
+def signature_valid(signing_secret: str | None, body: bytes, headers: Mapping[str, str]) -> bool:
+    """Whether a request comes from Slack: ``X-Slack-Signature`` over the raw body with the
+    app's signing secret, within Slack's 5-minute window (``SignatureVerifier``, which compares
+    with ``hmac.compare_digest``), so a replay of an old request is refused. Without a secret
+    nothing is trusted."""
+    from slack_sdk.signature import SignatureVerifier
+
+    if not signing_secret:
         return False
-    stream = config_provider(match["org_id"]).streams.get(match["stream_id"])
-    if stream is None or not stream.slack_channel_id:
-        return False
-    return sender.send(match, stream.slack_channel_id, stream.slack_channel_name, stream.name)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    timestamp, signature = lowered.get("x-slack-request-timestamp"), lowered.get("x-slack-signature")
+    if not timestamp or not timestamp.isdigit() or not signature:
+        return False  # the verifier would fail on a timestamp that is not a number
+    return SignatureVerifier(signing_secret).is_valid(body=body, timestamp=timestamp, signature=signature)

@@ -28,6 +28,7 @@ What a caller must know:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -46,6 +47,7 @@ HEADER_LIMIT = 150
 MAX_FIELDS = 10
 FIELD_LIMIT = 2000
 BUTTON_TEXT_LIMIT = 75
+BUTTON_VALUE_LIMIT = 2000
 TEXT_LIMIT = 40_000
 PAYLOAD_BUDGET = 12_000  # characters of JSON; Slack rejects messages around 13,000
 
@@ -57,6 +59,7 @@ PROPERTY_PATH_LIMIT = 100
 PROPERTY_VALUE_LIMIT = 300
 MAX_PROPERTIES = 40  # four sections of ten fields; the budget usually bites first
 ELLIPSIS = "…"
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class StreamMatchMessage:
     account_id: str | None = None
     account_name: str | None = None
     properties: Mapping[str, Any] = field(default_factory=dict)
+    owner_slack_id: str | None = None  # the account owner's Slack user (users.lookupByEmail)
 
     @classmethod
     def from_match(cls, match: Mapping[str, Any], stream_name: str) -> StreamMatchMessage:
@@ -271,8 +275,32 @@ def _who(message: StreamMatchMessage) -> str | None:
     return message.contact_name or message.contact_email or message.contact_id
 
 
+def _follow_actions(message: StreamMatchMessage) -> list[dict]:
+    """Follow / Unfollow buttons (the interactivity endpoint acts on them) for the contact
+    and the account; an id longer than a button's value may hold gets none."""
+    elements = []
+    for noun, entity_id in (("contact", message.contact_id), ("account", message.account_id)):
+        if entity_id and len(entity_id) <= BUTTON_VALUE_LIMIT:
+            for verb in ("follow", "unfollow"):
+                elements.append(
+                    {
+                        "type": "button",
+                        "text": _plain(f"{verb.capitalize()} {noun}"),
+                        "action_id": f"{verb}_{noun}",
+                        "value": entity_id,
+                    }
+                )
+    return [{"type": "actions", "block_id": "variance_follow", "elements": elements}] if elements else []
+
+
 def _match_blocks(
-    message: StreamMatchMessage, links: VarianceLinks, properties: list[tuple[str, str]], left_out: int, limit: int
+    message: StreamMatchMessage,
+    links: VarianceLinks,
+    properties: list[tuple[str, str]],
+    left_out: int,
+    limit: int,
+    *,
+    follow_buttons: bool,
 ) -> list[dict]:
     what = f"{message.kind}: {message.name}" if message.name else message.kind
     facts: list[tuple[str, str]] = []
@@ -282,6 +310,8 @@ def _match_blocks(
     if message.account_id:
         account = message.account_name or message.account_id
         facts.append(("Account", _link(links.account(message.account_id), inert(account, limit))))
+    if message.owner_slack_id and SLACK_USER_ID.fullmatch(message.owner_slack_id):
+        facts.append(("Owner", f"<@{message.owner_slack_id}>"))  # an id Slack gave us, checked: a real mention
     facts.append(("When", _when(message.event_time)))
     facts.append(("Stream", _link(links.stream(message.stream_id), inert(message.stream_name, limit))))
     blocks = [_header(inert(what, min(limit, HEADER_LIMIT))), _fields(facts)]
@@ -295,7 +325,7 @@ def _match_blocks(
         buttons.append(("Open contact in Variance", links.contact(message.contact_id), "open_contact"))
     if message.account_id:
         buttons.append(("Open account in Variance", links.account(message.account_id), "open_account"))
-    return blocks + _actions(buttons)
+    return blocks + _actions(buttons) + (_follow_actions(message) if follow_buttons else [])
 
 
 def match_text(message: StreamMatchMessage, limit: int = LABEL_LIMIT) -> str:
@@ -309,7 +339,11 @@ def match_text(message: StreamMatchMessage, limit: int = LABEL_LIMIT) -> str:
 
 
 def match_message(
-    message: StreamMatchMessage, links: VarianceLinks, property_paths: Sequence[str] | None = None
+    message: StreamMatchMessage,
+    links: VarianceLinks,
+    property_paths: Sequence[str] | None = None,
+    *,
+    follow_buttons: bool = False,
 ) -> dict:
     """The ``chat.postMessage`` arguments for one stream match. ``property_paths`` (dotted,
     as a stream names them) picks the properties shown; None shows them all, as many as fit.
@@ -318,7 +352,8 @@ def match_message(
     shown, limit = candidates[:MAX_PROPERTIES], LABEL_LIMIT
 
     def build() -> dict:
-        blocks = _match_blocks(message, links, shown, len(candidates) - len(shown), limit)
+        left_out = len(candidates) - len(shown)
+        blocks = _match_blocks(message, links, shown, left_out, limit, follow_buttons=follow_buttons)
         return _payload(match_text(message, limit), blocks)
 
     payload = build()
@@ -339,11 +374,12 @@ def _window_text(window: timedelta | None) -> str:
 
 
 def milestone_text(message: MilestoneChangeMessage, limit: int = LABEL_LIMIT) -> str:
-    """The plain fallback: ``[stream] Milestone achieved: name — entity (count, window)``."""
+    """The plain fallback: ``[stream] Milestone: name achieved — entity (count, window)``
+    (``Milestone: name`` as the one-line match of a milestone event has always read)."""
     entity = inert(message.entity_name or message.entity_id, limit)
     return (
-        f"[{inert(message.stream_name, limit)}] Milestone {message.change.value}: "
-        f"{inert(message.milestone_name, limit)} — {entity} "
+        f"[{inert(message.stream_name, limit)}] Milestone: "
+        f"{inert(message.milestone_name, limit)} {message.change.value} — {entity} "
         f"({message.count} events {_window_text(message.window)})"
     )
 
@@ -373,4 +409,78 @@ def milestone_message(message: MilestoneChangeMessage, links: VarianceLinks) -> 
     while payload_size(payload) > PAYLOAD_BUDGET and limit > MIN_LABEL_LIMIT:
         limit = max(MIN_LABEL_LIMIT, limit // 2)
         payload = _payload(milestone_text(message, limit), _milestone_blocks(message, links, limit))
+    return payload
+
+
+# -- digest of a burst ----------------------------------------------------------------------
+
+DIGEST_TOP_ITEMS = 10  # the newest matches listed one per line
+DIGEST_TOP_ACCOUNTS = 10  # accounts listed with their counts; the rest summed up
+
+
+def _item_line(message: StreamMatchMessage, links: VarianceLinks) -> str:
+    what = inert(message.kind, 60) + (f": {inert(message.name, 100)}" if message.name else "")
+    who = _who(message)
+    parts = [f"*{what}*"]
+    if message.contact_id and who:
+        parts.append(_link(links.contact(message.contact_id), inert(who, 80)))
+    if message.account_id:
+        parts.append(_link(links.account(message.account_id), inert(message.account_name or message.account_id, 80)))
+    return "• " + " — ".join(parts) + f" ({_when(message.event_time)})"
+
+
+def digest_text(stream_name: str, total: int, accounts: int) -> str:
+    """The plain fallback of a digest: how many matches, over how many accounts."""
+    noun = "match" if total == 1 else "matches"
+    where = f" across {accounts} account{'s' if accounts != 1 else ''}" if accounts else ""
+    return f"[{inert(stream_name, LABEL_LIMIT)}] {total} {noun}{where}"
+
+
+def digest_message(
+    stream_id: str, stream_name: str, messages: Sequence[StreamMatchMessage], links: VarianceLinks
+) -> dict:
+    """One message summing up a burst of matches for one stream's channel: the count, the
+    accounts with the most matches, the newest items, and a button to the stream where every
+    one of them is. ``messages`` may be any number; the payload stays within Slack's limits."""
+    by_account: dict[str, tuple[str, int]] = {}
+    no_account = 0
+    for m in messages:
+        if m.account_id:
+            name, n = by_account.get(m.account_id, (m.account_name or m.account_id, 0))
+            by_account[m.account_id] = (m.account_name or name, n + 1)
+        else:
+            no_account += 1
+    ranked = sorted(by_account.items(), key=lambda item: (-item[1][1], item[0]))
+    lines = [
+        f"{_link(links.account(account_id), inert(name, 80))}: {n}"
+        for account_id, (name, n) in ranked[:DIGEST_TOP_ACCOUNTS]
+    ]
+    others = sum(n for _, (_, n) in ranked[DIGEST_TOP_ACCOUNTS:])
+    if others:
+        lines.append(f"{len(ranked) - DIGEST_TOP_ACCOUNTS} more accounts: {others}")
+    if no_account:
+        lines.append(f"no account: {no_account}")
+    newest = sorted(messages, key=lambda m: m.event_time, reverse=True)[:DIGEST_TOP_ITEMS]
+    stream_label = inert(stream_name, 100)
+    total = len(messages)
+    blocks = [
+        _header(f"{total} new in {stream_label}"),
+        {"type": "section", "text": _mrkdwn(cut("*By account*\n" + "\n".join(lines), SECTION_TEXT_LIMIT))},
+        {
+            "type": "section",
+            "text": _mrkdwn(cut("*Newest*\n" + "\n".join(_item_line(m, links) for m in newest), SECTION_TEXT_LIMIT)),
+        },
+    ]
+    if total > len(newest):
+        blocks.append(
+            _context(
+                f"{total - len(newest)} more in the stream. Slack shows about one message a "
+                "second per channel, so a burst arrives as this digest."
+            )
+        )
+    blocks += _actions([("Open stream in Variance", links.stream(stream_id), "open_stream")])
+    payload = _payload(digest_text(stream_name, total, len(by_account)), blocks)
+    while payload_size(payload) > PAYLOAD_BUDGET and len(blocks) > 2:  # cannot happen with the cuts above
+        blocks.pop(2)
+        payload = _payload(digest_text(stream_name, total, len(by_account)), blocks)
     return payload

@@ -45,8 +45,26 @@ class Settings(BaseSettings):
     ack_deadline_s: int = Field(60, alias="VARIANCE_ACK_DEADLINE", ge=10, le=600)
     slack_token: str | None = Field(None, alias="VARIANCE_SLACK_TOKEN", repr=False)
     slack_api_url: str | None = Field(None, alias="VARIANCE_SLACK_API_URL")
+    # The demo's or a single team's bot token stands in for an installation of one
+    # organisation only (its id here), never for every organisation.
+    slack_token_org: str | None = Field(None, alias="VARIANCE_SLACK_TOKEN_ORG")
+    # Fernet keys for bot tokens at rest, comma-separated: the first encrypts, every one
+    # decrypts (rotation: put the new key first, re-encrypt, then drop the old one).
+    token_encryption_key: str | None = Field(None, alias="VARIANCE_TOKEN_ENCRYPTION_KEY", repr=False)
+    slack_signing_secret: str | None = Field(None, alias="VARIANCE_SLACK_SIGNING_SECRET", repr=False)
+    slack_client_id: str | None = Field(None, alias="VARIANCE_SLACK_CLIENT_ID")
+    slack_client_secret: str | None = Field(None, alias="VARIANCE_SLACK_CLIENT_SECRET", repr=False)
+    # Slack takes about one message per second per channel (short bursts pass); the
+    # workspace-wide pace keeps many busy channels of one team from tripping its limits.
+    slack_channel_rate: float = Field(1.0, alias="VARIANCE_SLACK_CHANNEL_RATE", gt=0, le=10)
+    slack_workspace_rate: float = Field(4.0, alias="VARIANCE_SLACK_WORKSPACE_RATE", gt=0, le=50)
+    # More than this many matches waiting for one channel become one digest.
+    slack_digest_after: int = Field(10, alias="VARIANCE_SLACK_DIGEST_AFTER", ge=1, le=1000)
+    slack_max_attempts: int = Field(5, alias="VARIANCE_SLACK_MAX_ATTEMPTS", ge=1, le=20)
+    # The sent-log must outlive any redelivery or restart catch-up (which reaches one day back).
+    slack_sent_retention_text: str = Field("3d", alias="VARIANCE_SLACK_SENT_RETENTION")
 
-    @field_validator("allowed_lateness_text", "dedupe_window_text")
+    @field_validator("allowed_lateness_text", "dedupe_window_text", "slack_sent_retention_text")
     @classmethod
     def _lateness_is_a_duration(cls, value: str) -> str:
         parse_duration(value)
@@ -59,6 +77,10 @@ class Settings(BaseSettings):
     @property
     def dedupe_window(self) -> timedelta:
         return parse_duration(self.dedupe_window_text)
+
+    @property
+    def slack_sent_retention(self) -> timedelta:
+        return parse_duration(self.slack_sent_retention_text)
 
     @property
     def resolved_database_url(self) -> str:

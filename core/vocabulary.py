@@ -130,3 +130,32 @@ class AppTable(StrEnum):
     views = "views"
     favorites = "favorites"
     change_stamps = "change_stamps"
+    # sign-in for people (the web app): passwords, invite/reset links, sessions, failed attempts
+    user_passwords = "user_passwords"
+    sign_in_links = "sign_in_links"
+    web_sessions = "web_sessions"
+    sign_in_failures = "sign_in_failures"
+    # Slack (variance.slack): the outbox and sent-log, each stream's delivery status, and
+    # each organisation's installation with the single-use OAuth states that start one
+    slack_outbox = "slack_outbox"
+    slack_stream_status = "slack_stream_status"
+    slack_installations = "slack_installations"
+    slack_oauth_states = "slack_oauth_states"
+
+
+class SlackDelivery(StrEnum):
+    """Where a stream match stands in the Slack outbox (``slack_outbox.state``)."""
+
+    pending = "pending"  # waiting for its channel's turn (or a retry's backoff)
+    sending = "sending"  # handed to Slack; a restart checks the channel before posting again
+    sent = "sent"  # posted as a message of its own
+    digested = "digested"  # posted inside a digest of its channel's burst
+    dead = "dead"  # a dead letter (stage slack): retried when the stream's status recovers
+
+
+class SlackStatus(StrEnum):
+    """A stream's Slack status as the API shows it."""
+
+    ok = "ok"
+    error = "error"  # with Slack's error code and since when
+    outbox = "outbox"  # no Slack connected: messages go to the local outbox

@@ -40,6 +40,7 @@ from variance.core.engine.keyed import (
     Entry,
     Key,
     counted_milestones,
+    follow_matches,
 )
 from variance.core.events import SEGMENT_TYPE_TO_KIND, SignalEvent
 from variance.core.identity import IdentityGraph
@@ -322,22 +323,39 @@ def split_by_key(engine: OrgEngine, config: OrgConfig, recent: list[SignalEvent]
         if event.kind is None:
             continue
         counted = counted_milestones(config, event)
-        if not counted:
-            continue
-        contact = engine.identity.contact_of(event)
-        account = engine.identity.account_of(event, contact)
+        found = engine.identity.contact_of(event)
+        account = engine.identity.account_of(event, found)
+        contact = found if found is not None else NO_CONTACT
         only_anonymous = not event.user_id and bool(event.anonymous_id)
         version = 1 if only_anonymous else 0
-        if only_anonymous:
-            holder = anonymous.get(event.anonymous_id)  # type: ignore[arg-type]
-            if holder is None:
-                holder = anonymous[event.anonymous_id] = AnonymousKey(org, event.anonymous_id, lateness)  # type: ignore[index]
-            holder.entries[event.message_id] = [event.event_time, contact, version, event.group_id, counted]
-        at = contact_key(contact if contact is not None else NO_CONTACT)
-        target = account if counted.account else None
-        at.entries[event.message_id] = Entry(event.event_time, version, True, event.group_id, target, counted)
-        if target is not None:
-            account_key(target).counts[(event.message_id, at.entity)] = (
+        kind, name = event.kind.value, event.event_name
+        if only_anonymous and event.anonymous_id:
+            visitor = anonymous.get(event.anonymous_id)
+            if visitor is None:
+                visitor = anonymous[event.anonymous_id] = AnonymousKey(org, event.anonymous_id, lateness)
+            visitor.entries[event.message_id] = [
+                event.event_time,
+                contact,
+                version,
+                event.group_id,
+                counted,
+                kind,
+                name,
+            ]
+        at = contact_key(contact)
+        at.entries[event.message_id] = Entry(
+            event.event_time,
+            version,
+            True,
+            event.group_id,
+            account,
+            counted,
+            kind=kind,
+            name=name,
+            follows=follow_matches(config, found, account),
+        )
+        if counted.account and account is not None:
+            account_key(account).counts[(event.message_id, at.entity)] = (
                 (version, 0),
                 True,
                 event.event_time,

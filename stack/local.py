@@ -1,5 +1,5 @@
-"""The local stack: Google's Pub/Sub emulator, ``variance api`` and ``variance pipeline``
-on free ports, all data in one folder; what ``make demo``, the end-to-end tests and the
+"""The local stack: Google's Pub/Sub emulator, ``variance api``, ``variance pipeline`` and
+``variance slack sender`` on free ports, all data in one folder; what ``make demo``, the end-to-end tests and the
 streaming benchmarks run.
 
     with LocalStack(workdir) as stack:
@@ -9,8 +9,10 @@ streaming benchmarks run.
         stack.start_pipeline()
         ...
 
-``stop()`` (or leaving the ``with``) stops what this stack started, newest first: the
-pipeline, the API, then the emulator unless it was handed in (a test session shares one
+The pipeline only records Slack posts in the app database's outbox; ``start_pipeline``
+also starts the Slack sender that posts them (or writes the local outbox file), unless one
+is running. ``stop()`` (or leaving the ``with``) stops what this stack started, newest
+first: the sender, the pipeline, the API, then the emulator unless it was handed in (a test session shares one
 emulator; the topic and subscription names of each stack are its own).
 """
 
@@ -20,7 +22,47 @@ import uuid
 from pathlib import Path
 
 from variance.clients.emulator import Emulator, free_port, start_emulator
-from variance.stack.processes import ApiProcess, PipelineProcess, start_api, start_pipeline
+from variance.stack.processes import (
+    ApiProcess,
+    PipelineProcess,
+    Process,
+    ProcessError,
+    start,
+    start_api,
+    start_pipeline,
+)
+
+
+class SenderProcess(Process):
+    """``variance slack sender`` with its ``/healthz`` on ``port``."""
+
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def healthy(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+def start_sender(env: dict[str, str], log_path: Path, timeout: float = 60) -> SenderProcess:
+    """``variance slack sender`` on a free port; returns once it answers ``/healthz``."""
+    port = free_port()
+    started = start("the Slack sender", ["slack", "sender", "--port", str(port)], env, log_path)
+    sender = SenderProcess(started.name, started.process, log_path)
+    sender.port = port
+    try:
+        sender.wait_until(sender.healthy, timeout, "before answering /healthz")
+    except ProcessError:
+        sender.stop()
+        raise
+    return sender
 
 
 class LocalStack:
@@ -38,6 +80,7 @@ class LocalStack:
         self._owns_emulator = False
         self.api: ApiProcess | None = None
         self.pipeline: PipelineProcess | None = None
+        self.sender: SenderProcess | None = None
         self._pipelines = 0
         if emulator is not None:
             self.use_emulator(emulator)
@@ -85,15 +128,28 @@ class LocalStack:
         name = "pipeline.log" if self._pipelines == 0 else f"pipeline-{self._pipelines}.log"
         self._pipelines += 1
         self.pipeline = start_pipeline(self.env, self.workdir / name, progress_every=progress_every)
+        if self.sender is None or not self.sender.alive():
+            self.start_sender()
         return self.pipeline
+
+    def start_sender(self) -> SenderProcess:
+        """The Slack sender (one per stack: it alone keeps each channel's rate)."""
+        if self.sender is not None and self.sender.alive():
+            raise RuntimeError("the Slack sender of this stack is still running: stop it first")
+        self.sender = start_sender(self.env, self.workdir / "slack-sender.log")
+        return self.sender
 
     # -- stopping -----------------------------------------------------------------------
 
     def stop(self) -> None:
         """Stop what this stack started, newest first; safe to call twice."""
         try:
-            if self.pipeline is not None:
-                self.pipeline.stop()
+            try:
+                if self.sender is not None:
+                    self.sender.stop()
+            finally:
+                if self.pipeline is not None:
+                    self.pipeline.stop()
         finally:
             try:
                 if self.api is not None:

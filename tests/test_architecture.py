@@ -31,6 +31,8 @@ PARTS = (
     "cli",
     "samples",
     "stack",
+    "web",
+    "slack",
     "variance",
 )
 
@@ -45,16 +47,26 @@ ALLOWED: dict[str, set[str]] = {
     "clients": {"core"},
     # the serving writer folds pipeline rows into the app database, and rebuilds from the warehouse
     "serving": {"core", "appdb", "warehouse"},
-    # business rules: a client reaches them only through an interface handed in by the caller
-    "workspace": {"core", "appdb"},
-    # pipelines wire sources and sinks to transforms, from options
-    "pipelines": {"core", "transforms", "warehouse", "serving", "appdb", "clients"},
-    # HTTP only: routes call the workspace; the publisher is a client
-    "api": {"core", "workspace", "appdb", "clients"},
+    # business rules: a client reaches them only through an interface handed in by the caller;
+    # view members are evaluated by the serving tables' membership module (serving/tags.py),
+    # the one evaluator that also writes tag_members
+    "workspace": {"core", "appdb", "serving"},
+    # Slack for streams: the outbox the pipeline records into, the one sender that posts it
+    # (Slack through the client module), installations and Slack's callbacks (a button's
+    # follow goes through the workspace's rules)
+    "slack": {"core", "appdb", "clients", "workspace"},
+    # pipelines wire sources and sinks to transforms, from options; the Slack sink records
+    # into the outbox of variance.slack
+    "pipelines": {"core", "transforms", "warehouse", "serving", "appdb", "clients", "slack"},
+    # HTTP only: routes call the workspace; the publisher is a client; the app mounts the web pages;
+    # the Slack routes call variance.slack's rules (install, channels, Slack's callbacks)
+    "api": {"core", "workspace", "appdb", "clients", "web", "slack"},
     # sample traffic and the one workspace builder, for the demo, benchmarks and tests
     "samples": {"core", "workspace", "appdb"},
     # starting the local stack as processes (emulator, API, pipeline) and reading their state
     "stack": {"core", "clients", "pipelines", "samples", "appdb", "workspace"},
+    # the web app: pages that call the same workspace rules as the API's routes, mounted by api
+    "web": {"core", "workspace", "appdb"},
     # the top: the one command wires everything
     "cli": {p for p in PARTS if p not in ("cli", "variance")},
     "variance": {"cli"},

@@ -313,7 +313,9 @@ def _contact_fn(in_process: bool):
                 yield from tag_outputs(rows, message.ack_id)
                 event_time = message.event.event_time
             elif isinstance(message, Recount):
-                out = contact.recount(config, message)
+                rows, out = contact.recount(config, message, _now_us())
+                self._counters.count(rows)
+                yield from rows
             elif isinstance(message, Rebuild):
                 out = []
                 for row in self._rebuild(contact, message):
@@ -490,7 +492,7 @@ class SignalsOutputs(NamedTuple):
     activity: PCollection
     acks: PCollection
 
-    def __getitem__(self, tag):  # type: ignore[override]
+    def __getitem__(self, tag):
         return getattr(self, tag) if isinstance(tag, str) else tuple.__getitem__(self, tag)
 
 

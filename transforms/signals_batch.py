@@ -91,7 +91,8 @@ class _ContactFn(beam.DoFn):
                 yield from tag_outputs(rows)
             else:
                 assert isinstance(message, Recount)
-                out = contact.recount(config, message)
+                rows, out = contact.recount(config, message, now)
+                yield from rows
             for target in out:
                 yield TaggedOutput(ACCOUNT, target)
         yield from contact.advance(config, self._as_of_us, self._source, now)

@@ -1,10 +1,11 @@
-"""How an organisation's engine is kept in Beam state.
+"""How a key's state is kept in Beam state.
 
-Beam state holds encoded values. On a distributed runner (Dataflow) the engine is
-pickled, as state must survive moving between workers. Beam's local runner keeps all
-state in process memory anyway and loses it on restart (the pipeline rebuilds it from
-the warehouse), so there the coder stores a reference to the live object instead of
-re-pickling a whole organisation's engine for every event.
+Beam state holds encoded values. On a distributed runner (Dataflow) each key's state is
+encoded as the plain data of its ``to_state`` (PlainStateCoder): small, because a key
+holds one entity's recent work. Beam's local runners keep all state in process memory
+anyway and lose it on restart (the pipeline rebuilds it from the warehouse), so there the
+coder stores a reference to the live object (InProcessReferenceCoder) and an element does
+not pay for decoding and encoding its key's state.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import itertools
 import pickle
 import threading
+from typing import Any
 
 from apache_beam.coders import Coder
 
@@ -65,7 +67,7 @@ class PlainStateCoder(Coder):
     dicts), pickled: what a distributed runner stores per key, small because each key
     holds one entity's recent work."""
 
-    def __init__(self, state_class: type):
+    def __init__(self, state_class: Any):
         self.state_class = state_class
 
     def encode(self, value) -> bytes:

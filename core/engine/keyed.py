@@ -40,7 +40,7 @@ from variance.core.events import EventKind, SignalEvent
 from variance.core.identity import Timeline, user_links_of
 from variance.core.milestone_engine import LateEventError, MilestoneRule, MilestoneState
 from variance.core.rows import dead_letter
-from variance.core.vocabulary import ChangeSource, EntityType, RowStatus, Stage
+from variance.core.vocabulary import ChangeSource, EntityType, MatchedBy, RowStatus, Stage
 from variance.core.warehouse import Row
 
 Clock = Callable[[], int]
@@ -102,6 +102,8 @@ class Recount(NamedTuple):
     counted: Counted
     version: int
     present: bool
+    kind: str = ""
+    name: str | None = None
 
 
 class AccountCount(NamedTuple):
@@ -266,15 +268,32 @@ class _MilestoneKey:
 
 @dataclass(slots=True)
 class Entry:
-    """An event counted at a contact key, kept while a late link could move it."""
+    """An event at a contact key, kept while a late link could move it."""
 
     event_time: int
     version: int  # the attribution version it was last (un)counted with
     present: bool
     group_id: str | None
-    account: str | None  # where its account milestones are counted now
+    account: str | None  # the account it is attributed to now
     counted: Counted
     sequence: int = 0  # bumped whenever its account changes
+    kind: str = ""
+    name: str | None = None
+    # Accounts & Contacts streams it is in, as (stream id, matched by)
+    follows: tuple[tuple[str, str], ...] = ()
+
+
+def follow_matches(config: OrgConfig, contact: str | None, account: str | None) -> tuple[tuple[str, str], ...]:
+    """The Accounts & Contacts streams an event of ``contact`` at ``account`` goes to, as
+    ``stream_matches`` finds them (a followed contact first, then the account)."""
+    found: dict[str, str] = {}
+    if contact:
+        for stream_id in config.follows.get((_CONTACT, contact), ()):
+            found.setdefault(stream_id, MatchedBy.follow_contact.value)
+    if account is not None:
+        for stream_id in config.follows.get((EntityType.account.value, account), ()):
+            found.setdefault(stream_id, MatchedBy.follow_account.value)
+    return tuple(sorted(found.items()))
 
 
 @dataclass
@@ -309,7 +328,9 @@ class ContactKey(_MilestoneKey):
             rows += records.account_rows(org, link, contact, event, now)
             if contact is not None:
                 self.accounts.add(event.event_time, link.account_id, event.message_id)
-                out += self._reattribute(config, event.event_time)
+                moved_rows, moved = self._reattribute(config, event.event_time, now)
+                rows += moved_rows
+                out += moved
         account = self.account_at(event.group_id, event.event_time)
         rows.append(records.event_record(org, event, contact, account, now).as_row())
         if event.kind is EventKind.identify and contact is not None:
@@ -317,31 +338,41 @@ class ContactKey(_MilestoneKey):
         if event.kind is None:  # alias: identity only
             return rows, out
         late = self.late(event.event_time)
-        if message.counted:
-            if late:
-                names = [config.milestones[m].name for m in message.counted.contact + message.counted.account]
-                reason = (
-                    f"event time is more than the allowed lateness ({self.lateness_us // 1_000_000} s) behind the "
-                    f"watermark; not counted for milestones {', '.join(names)} "
-                    "(it is in the warehouse, and dbt's recomputation counts it)"
-                )
-                rows.append(dead_letter(org, Stage.milestones, reason, event.message_id, event.raw, now).as_row())
-            else:
-                out += self._apply(
-                    config,
-                    event.message_id,
-                    event.event_time,
-                    event.group_id,
-                    message.counted,
-                    message.version,
-                    present=True,
-                )
-        rows += records.event_match_rows(config, event, contact, account, _CURRENT, now)
+        kind = event.kind.value
+        if late and message.counted:
+            names = [config.milestones[m].name for m in message.counted.contact + message.counted.account]
+            reason = (
+                f"event time is more than the allowed lateness ({self.lateness_us // 1_000_000} s) behind the "
+                f"watermark; not counted for milestones {', '.join(names)} "
+                "(it is in the warehouse, and dbt's recomputation counts it)"
+            )
+            rows.append(dead_letter(org, Stage.milestones, reason, event.message_id, event.raw, now).as_row())
+        matched = records.event_match_rows(config, event, contact, account, _CURRENT, now)
+        rows += matched
+        if not late:
+            follows = tuple(
+                (r[1]["stream_id"], r[1]["matched_by"]) for r in matched if r[1]["matched_by"] != MatchedBy.selector
+            )
+            moved_rows, moved = self._apply(
+                config,
+                event.message_id,
+                event.event_time,
+                event.group_id,
+                message.counted,
+                message.version,
+                present=True,
+                kind=kind,
+                name=event.event_name,
+                follows=follows,
+                now=now,
+            )
+            rows += moved_rows
+            out += moved
         if not late:
             rows += records.activity_rows(org, event, contact, account)
         return rows, out
 
-    def recount(self, config: OrgConfig, message: Recount) -> list[Outgoing]:
+    def recount(self, config: OrgConfig, message: Recount, now: int = 0) -> tuple[list[Row], list[Outgoing]]:
         self._configure(config)
         return self._apply(
             config,
@@ -351,6 +382,9 @@ class ContactKey(_MilestoneKey):
             message.counted,
             message.version,
             present=message.present,
+            kind=message.kind,
+            name=message.name,
+            now=now,
         )
 
     def _apply(
@@ -363,26 +397,72 @@ class ContactKey(_MilestoneKey):
         version: int,
         *,
         present: bool,
-    ) -> list[Outgoing]:
+        kind: str,
+        name: str | None,
+        follows: tuple[tuple[str, str], ...] | None = None,
+        now: int,
+    ) -> tuple[list[Row], list[Outgoing]]:
+        """The event belongs here (``present``) or not, as of attribution ``version``."""
         entry = self.entries.get(message_id)
         if entry is not None and entry.version >= version:
-            return []  # an older message about this event, overtaken by a newer one
+            return [], []  # an older message about this event, overtaken by a newer one
         was_present = entry is not None and entry.present
         if entry is None:
-            entry = self.entries[message_id] = Entry(t, version, False, group_id, None, counted)
+            entry = self.entries[message_id] = Entry(t, version, False, group_id, None, counted, kind=kind, name=name)
         entry.version = version
-        out: list[Outgoing] = []
         if present != was_present:
             self._count(config, counted.contact, t, present)
         entry.present = present
         target = self.account_at(group_id, t) if present else None
-        out += self._move_account(entry, message_id, target)
-        return out
+        out = self._move_account(entry, message_id, target)
+        if follows is not None:
+            entry.follows = follows  # just routed with the event's own rows
+            return [], out
+        return self._rematch(config, message_id, entry, now), out
+
+    def _rematch(self, config: OrgConfig, message_id: str, entry: Entry, now: int) -> list[Row]:
+        """Stream matches of Accounts & Contacts streams after the event's contact or
+        account changed: it joins the streams that follow its new contact or account, and
+        leaves those that followed the old account. An event that moved to another contact
+        keeps the matches it had (the new contact's key adds its own; which key's row
+        would win is not ordered, and a posted Slack message cannot be taken back)."""
+        if not entry.present or not entry.kind:
+            return []
+        fresh = follow_matches(config, self.contact, entry.account)
+        if fresh == entry.follows:
+            return []
+        rows: list[Row] = []
+        fresh_streams = dict(fresh)
+        for stream_id, matched_by in fresh:
+            if dict(entry.follows).get(stream_id) != matched_by:
+                rows.append(self._match(config, message_id, entry, stream_id, matched_by, _CURRENT, now))
+        for stream_id, matched_by in entry.follows:
+            if stream_id not in fresh_streams:
+                rows.append(self._match(config, message_id, entry, stream_id, matched_by, _RETRACTED, now))
+        entry.follows = fresh
+        return rows
+
+    def _match(
+        self, config: OrgConfig, message_id: str, entry: Entry, stream_id: str, matched_by: str, status: str, now: int
+    ) -> Row:
+        return records.match_record(
+            config.org_id,
+            stream_id,
+            message_id,
+            entry.event_time,
+            entry.kind,
+            entry.name,
+            self.contact,
+            entry.account,
+            matched_by,
+            status,
+            now,
+        ).as_row()
 
     def _move_account(self, entry: Entry, message_id: str, target: str | None) -> list[Outgoing]:
         """Count the entry's account milestones at ``target`` (None: nowhere)."""
         if target == entry.account or not entry.counted.account:
-            entry.account = target if entry.counted.account else None
+            entry.account = target
             return []
         out: list[Outgoing] = []
         contact = self.entity
@@ -405,9 +485,10 @@ class ContactKey(_MilestoneKey):
         entry.account = target
         return out
 
-    def _reattribute(self, config: OrgConfig, since: int) -> list[Outgoing]:
+    def _reattribute(self, config: OrgConfig, since: int, now: int) -> tuple[list[Row], list[Outgoing]]:
         """A new account link from ``since`` on: events at or after it that named no
         group may belong to another account now."""
+        rows: list[Row] = []
         out: list[Outgoing] = []
         for message_id, entry in self.entries.items():
             if entry.present and not entry.group_id and entry.event_time >= since:
@@ -416,7 +497,8 @@ class ContactKey(_MilestoneKey):
                     if self.late(entry.event_time):
                         continue
                     out += self._move_account(entry, message_id, target)
-        return out
+                    rows += self._rematch(config, message_id, entry, now)
+        return rows, out
 
     def _prune(self) -> None:
         if self.as_of is None:
@@ -436,7 +518,18 @@ class ContactKey(_MilestoneKey):
             self.definitions,
             self.accounts.items(),
             {
-                m: (e.event_time, e.version, e.present, e.group_id, e.account, tuple(e.counted), e.sequence)
+                m: (
+                    e.event_time,
+                    e.version,
+                    e.present,
+                    e.group_id,
+                    e.account,
+                    tuple(e.counted),
+                    e.sequence,
+                    e.kind,
+                    e.name,
+                    e.follows,
+                )
                 for m, e in self.entries.items()
             },
         )
@@ -450,8 +543,8 @@ class ContactKey(_MilestoneKey):
         for t, value, tiebreak in links:
             key.accounts.add(t, value, tiebreak)
         key.entries = {
-            m: Entry(t, version, present, group, account, Counted(*counted), sequence)
-            for m, (t, version, present, group, account, counted, sequence) in entries.items()
+            m: Entry(t, version, present, group, account, Counted(*counted), sequence, kind, name, tuple(follows))
+            for m, (t, version, present, group, account, counted, sequence, kind, name, follows) in entries.items()
         }
         return key
 
@@ -514,7 +607,7 @@ class AnonymousKey:
     anonymous_id: str
     lateness_us: int
     users: Timeline = field(default_factory=Timeline)
-    # message id -> [event time, contact it is counted at, version, group id, counted]
+    # message id -> [event time, contact it is at, version, group id, counted, kind, name]
     entries: dict[str, list] = field(default_factory=dict)
 
     def contact_at(self, t: int) -> str:
@@ -523,8 +616,16 @@ class AnonymousKey:
     def arrive(self, message: AnonymousArrival) -> Outgoing:
         event = message.event
         contact = self.contact_at(event.event_time)
-        if message.counted:
-            self.entries[event.message_id] = [event.event_time, contact, 1, event.group_id, message.counted]
+        if event.kind is not None:
+            self.entries[event.message_id] = [
+                event.event_time,
+                contact,
+                1,
+                event.group_id,
+                message.counted,
+                event.kind.value,
+                event.event_name,
+            ]
         return (self.org_id, contact), Arrival(event, message.ack_id, message.counted, 1)
 
     def link(self, message: AnonymousLink) -> list[Outgoing]:
@@ -532,15 +633,15 @@ class AnonymousKey:
         self.users.add(message.linked_at, message.user_id, message.message_id)
         out: list[Outgoing] = []
         for message_id, entry in self.entries.items():
-            t, contact, version, group_id, counted = entry
+            t, contact, version, group_id, counted, kind, name = entry
             if t < message.linked_at:
                 continue
             target = self.contact_at(t)
             if target == contact:
                 continue
             version += 1
-            out.append(((self.org_id, contact), Recount(message_id, t, group_id, counted, version, False)))
-            out.append(((self.org_id, target), Recount(message_id, t, group_id, counted, version, True)))
+            out.append(((self.org_id, contact), Recount(message_id, t, group_id, counted, version, False, kind, name)))
+            out.append(((self.org_id, target), Recount(message_id, t, group_id, counted, version, True, kind, name)))
             entry[1], entry[2] = target, version
         return out
 
@@ -557,7 +658,7 @@ class AnonymousKey:
             self.anonymous_id,
             self.lateness_us,
             self.users.items(),
-            {m: (t, c, v, g, tuple(n)) for m, (t, c, v, g, n) in self.entries.items()},
+            {m: (t, c, v, g, tuple(n), k, a) for m, (t, c, v, g, n, k, a) in self.entries.items()},
         )
 
     @classmethod
@@ -566,5 +667,5 @@ class AnonymousKey:
         key = cls(org_id, anonymous_id, lateness_us)
         for t, value, tiebreak in links:
             key.users.add(t, value, tiebreak)
-        key.entries = {m: [t, c, v, g, Counted(*n)] for m, (t, c, v, g, n) in entries.items()}
+        key.entries = {m: [t, c, v, g, Counted(*n), k, a] for m, (t, c, v, g, n, k, a) in entries.items()}
         return key

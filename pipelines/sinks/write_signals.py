@@ -31,8 +31,8 @@ class WriteSignals(beam.PTransform):
 
     - warehouse rows to the warehouse the settings choose (the local lake or BigQuery);
     - warehouse rows and the daily activity counts to the serving tables;
-    - current stream matches to Slack, when a config provider is given (streaming; a
-      backfill posts nothing); posts that fail come back as dead letters for the warehouse;
+    - current stream matches to the Slack outbox, when a config provider is given
+      (streaming; a backfill posts nothing), which ``variance slack sender`` posts;
     - acks (local streaming only) to the lake writer, each with its message's rows, so it
       acknowledges a message only once those rows are durable.
 
@@ -59,9 +59,7 @@ class WriteSignals(beam.PTransform):
         # runner acknowledges) takes every row.
         to_write = [rows, acks] if local and acks is not None else [every_row]
         if self.slack_config is not None:
-            posts = PostToSlack(
-                self.slack_config, str(settings.outbox_path), settings.slack_token, settings.slack_api_url
-            )
+            posts = PostToSlack(self.slack_config, settings.resolved_database_url)
             to_write.append(every_row | "ToSlack" >> beam.ParDo(posts))
         into = to_write[0] if len(to_write) == 1 else tuple(to_write) | "ToWrite" >> beam.Flatten()
         label = "ToLocalWarehouse" if local else "ToBigQuery"

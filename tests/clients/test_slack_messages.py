@@ -140,7 +140,7 @@ def test_ids_are_url_quoted_in_links_and_buttons():
 
 def test_a_milestone_change_is_this_exact_message():
     assert milestone_message(a_change(), LINKS) == {
-        "text": "[Acme watch] Milestone achieved: Power user — Acme (12 events within 30d)",
+        "text": "[Acme watch] Milestone: Power user achieved — Acme (12 events within 30d)",
         "blocks": [
             {
                 "type": "header",
@@ -177,7 +177,7 @@ def test_a_lost_contact_milestone_without_window_says_so():
     lost = replace(a_change(kind="lost", count=3, entity_type="contact"), window=None, entity_name=None)
     assert lost.change is ChangeKind.lost and lost.entity_type is EntityType.contact
     payload = milestone_message(lost, LINKS)
-    assert payload["text"] == "[Acme watch] Milestone lost: Power user — acme (3 events all time)"
+    assert payload["text"] == "[Acme watch] Milestone: Power user lost — acme (3 events all time)"
     assert payload["blocks"][1]["fields"][1]["text"] == "*Contact*\n<https://variance.example/contacts/acme|acme>"
     assert payload["blocks"][2]["elements"][0]["action_id"] == "open_contact"
 

@@ -170,13 +170,11 @@ def test_backfill_is_a_batch_job_reading_gcs_and_writing_bigquery(backfill_job):
     assert _has(backfill_job, "ToBigQuery")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="On Dataflow, PostToSlack without VARIANCE_SLACK_TOKEN writes a worker-local outbox file "
-    "(lost with the worker); the Slack issue moves posting to the one sender service.",
-)
 def test_no_slack_post_writes_a_worker_local_outbox(streaming_job):
-    assert "PostToSlack" not in _classes(streaming_job)
+    # Workers only record matches in the app database's Slack outbox; the one sender posts.
+    classes = _classes(streaming_job)
+    assert "PostToSlack" not in classes
+    assert "RecordSlackPosts" in classes
 
 
 def test_launcher_rejects_local_runners_and_missing_parameters():

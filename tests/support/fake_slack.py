@@ -12,7 +12,10 @@ What it does, in Slack's JSON shape (``{"ok": false, "error": "..."}``):
   ``msg_blocks_too_long`` past :data:`BLOCKS_JSON_LIMIT` characters of blocks JSON,
   ``msg_too_long``), keeps to a per-channel rate (429 ``ratelimited`` with ``Retry-After``), and
   records every message it accepts in :attr:`FakeSlack.messages`.
-- ``conversations.list`` with cursor pagination, ``users.lookupByEmail``.
+- ``conversations.list`` with cursor pagination, ``conversations.history`` (with the
+  messages' metadata when asked, as the sender's crash recovery reads it),
+  ``users.lookupByEmail``, ``users.info``, and ``oauth.v2.access`` (client credentials by
+  Basic auth, codes from :meth:`FakeSlack.grant`, each usable once).
 - Switches to fail as Slack does: :meth:`FakeSlack.fail` (an error code, or a 5xx status, for
   every call or the next ``times``) and :attr:`FakeSlack.delay` (slow answers).
 
@@ -182,6 +185,9 @@ class FakeSlack:
         self.revoked: set[str] = set()
         self.channels = channels or [Channel("C0GENERAL", "general"), Channel("C0SIGNALS", "signals")]
         self.users_by_email = dict(users_by_email or {})  # email -> Slack user id
+        # OAuth v2: the app's credentials, and codes Slack would hand the browser
+        self.client_id, self.client_secret = "fake-client-id", "fake-client-secret"
+        self.oauth_codes: dict[str, dict[str, str]] = {}  # code -> {"token", "team_id", "team_name"}
         self.per_channel_rate = per_channel_rate
         self.per_channel_burst = per_channel_burst
         self.delay = 0.0  # seconds before each answer
@@ -249,11 +255,21 @@ class FakeSlack:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def handle(self, method: str, token: str | None, params: dict[str, Any]) -> FakeResponse:
+    def grant(self, code: str, token: str, team_id: str, team_name: str = "Team") -> None:
+        """Make ``code`` exchangeable once for ``token`` of workspace ``team_id``."""
+        with self._lock:
+            self.tokens[token] = team_id
+            self.oauth_codes[code] = {"token": token, "team_id": team_id, "team_name": team_name}
+
+    def handle(
+        self, method: str, token: str | None, params: dict[str, Any], basic: tuple[str, str] | None = None
+    ) -> FakeResponse:
         if self.delay:
             time.sleep(self.delay)
         with self._lock:
             self.calls.append((method, params))
+            if method == "oauth.v2.access":
+                return self._oauth_access(basic, params)
             if not token:
                 return _error("not_authed")
             if token in self.revoked:
@@ -325,8 +341,20 @@ class FakeSlack:
         if wait:
             self.rate_limited += 1
             return FakeResponse(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(math.ceil(wait))})
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                return _error("invalid_metadata_format")
+        if metadata is not None and not (
+            isinstance(metadata, Mapping)
+            and isinstance(metadata.get("event_type"), str)
+            and "event_payload" in metadata
+        ):
+            return _error("invalid_metadata_schema")
         ts = f"{time.time():.6f}"
-        message = {"channel": channel.id, "team": team, "ts": ts, "text": text, "blocks": blocks}
+        message = {"channel": channel.id, "team": team, "ts": ts, "text": text, "blocks": blocks, "metadata": metadata}
         message |= {k: v for k, v in params.items() if k not in message and k != "token"}
         self.messages.append(message)
         return FakeResponse(200, {"ok": True, "channel": channel.id, "ts": ts, "message": {"text": text, "ts": ts}})
@@ -360,6 +388,51 @@ class FakeSlack:
         ]
         return FakeResponse(200, {"ok": True, "channels": channels, "response_metadata": {"next_cursor": following}})
 
+    def _history(self, team: str, params: dict[str, Any]) -> FakeResponse:
+        """Messages of a channel newer than ``oldest``, newest first; ``metadata`` only with
+        ``include_all_metadata``, as Slack does."""
+        channel = self._channel(str(params.get("channel") or ""))
+        if channel is None:
+            return _error("channel_not_found")
+        oldest = float(params.get("oldest") or 0)
+        with_metadata = str(params.get("include_all_metadata")).lower() in ("true", "1")
+        found = [
+            {"type": "message", "ts": m["ts"], "text": m["text"]}
+            | ({"metadata": m["metadata"]} if with_metadata and m.get("metadata") else {})
+            for m in reversed(self.messages)
+            if m["channel"] == channel.id and float(m["ts"]) > oldest and m["team"] == team
+        ]
+        limit = max(1, min(int(params.get("limit") or 100), 1000))
+        return FakeResponse(200, {"ok": True, "messages": found[:limit], "has_more": len(found) > limit})
+
+    def _oauth_access(self, basic: tuple[str, str] | None, params: dict[str, Any]) -> FakeResponse:
+        """Client credentials by Basic auth (as slack-sdk sends them) or in the form."""
+        client = basic or (str(params.get("client_id") or ""), str(params.get("client_secret") or ""))
+        if client != (self.client_id, self.client_secret):
+            return _error("invalid_client_id")
+        granted = self.oauth_codes.pop(str(params.get("code") or ""), None)  # a code works once
+        if granted is None:
+            return _error("invalid_code")
+        return FakeResponse(
+            200,
+            {
+                "ok": True,
+                "access_token": granted["token"],
+                "token_type": "bot",
+                "scope": "chat:write,channels:read",
+                "bot_user_id": "UBOT",
+                "app_id": "AFAKE",
+                "team": {"id": granted["team_id"], "name": granted["team_name"]},
+            },
+        )
+
+    def _users_info(self, team: str, params: dict[str, Any]) -> FakeResponse:
+        user_id = str(params.get("user") or "")
+        email = next((e for e, u in self.users_by_email.items() if u == user_id), None)
+        if email is None:
+            return _error("user_not_found")
+        return FakeResponse(200, {"ok": True, "user": {"id": user_id, "team_id": team, "profile": {"email": email}}})
+
     def _lookup_by_email(self, team: str, params: dict[str, Any]) -> FakeResponse:
         email = str(params.get("email") or "").lower()
         user_id = self.users_by_email.get(email)
@@ -372,6 +445,8 @@ _ROUTES = {
     "chat.postMessage": FakeSlack._post_message,
     "conversations.list": FakeSlack._conversations_list,
     "users.lookupByEmail": FakeSlack._lookup_by_email,
+    "conversations.history": FakeSlack._history,
+    "users.info": FakeSlack._users_info,
 }
 
 
@@ -388,7 +463,11 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 params.update(parse_qsl(body.decode()))
             auth = self.headers.get("Authorization") or ""
             token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.pop("token", None)
-            response = fake.handle(method, token, params)
+            basic = None
+            if auth.startswith("Basic "):
+                user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+                basic = (user, password)
+            response = fake.handle(method, token, params, basic)
             data = json.dumps(response.body).encode()
             try:
                 self.send_response(response.status)

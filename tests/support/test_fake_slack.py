@@ -181,3 +181,28 @@ def test_users_lookup_by_email(slack):
     assert user["id"] == "U0ADA"
     missing = error_of(lambda: client_for(slack).users_lookupByEmail(email="bob@acme.test"))
     assert missing.response["error"] == "users_not_found"
+
+
+def test_history_returns_metadata_only_when_asked_and_an_oauth_code_works_once():
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from tests.support.fake_slack import TOKEN, FakeSlack
+
+    with FakeSlack() as fake:
+        client = WebClient(token=TOKEN, base_url=fake.url)
+        client.chat_postMessage(channel="C0GENERAL", text="hi", metadata={"event_type": "t", "event_payload": {"a": 1}})
+        plain = client.conversations_history(channel="C0GENERAL")["messages"]
+        full = client.conversations_history(channel="C0GENERAL", include_all_metadata=True)["messages"]
+        assert "metadata" not in plain[0] and full[0]["metadata"] == {"event_type": "t", "event_payload": {"a": 1}}
+
+        fake.grant("code-1", "xoxb-new", "T9", "Nine")
+        anonymous = WebClient(base_url=fake.url)
+        answer = anonymous.oauth_v2_access(client_id=fake.client_id, client_secret=fake.client_secret, code="code-1")
+        assert (answer["access_token"], answer["team"]) == ("xoxb-new", {"id": "T9", "name": "Nine"})
+        try:
+            anonymous.oauth_v2_access(client_id=fake.client_id, client_secret=fake.client_secret, code="code-1")
+        except SlackApiError as exc:
+            assert exc.response["error"] == "invalid_code"
+        else:
+            raise AssertionError("a code works once")

@@ -17,6 +17,7 @@ LAZY_FOR_START_UP = {
     "variance.api.app": "FastAPI and the routes (over a second), only for `variance api`",
     "variance.appdb.session": "Alembic (about 0.2 s), only for commands that open the app database",
     "variance.warehouse.local": "DuckDB and pyarrow (about 0.5 s), only for the warehouse commands",
+    "variance.slack": "slack_sdk, cryptography and the sender, only for `variance slack`",
 }
 # The pipeline, demo and dbt commands load Beam, the stack and dbt lazily and were not part of
 # moving the rules out of `api/services`; they are checked by their own tests.

@@ -98,7 +98,11 @@ def test_each_ack_reaches_the_lake_writer_after_the_rows_of_its_message(settings
     assert {m: calls for m, calls in late.items() if calls[0] is None or calls[0] > calls[1]} == {}
 
 
-def test_a_failed_slack_post_lands_in_the_warehouse_as_a_dead_letter(settings_for, migrate_app_database, tmp_path):
+def test_a_match_for_slack_is_recorded_in_the_outbox_and_nothing_talks_to_slack(
+    settings_for, migrate_app_database, tmp_path
+):
+    # Slack unreachable: the pipeline does not notice, since it only records what to post
+    # (``variance slack sender`` posts it, and turns its failures into dead letters).
     settings = settings_for(
         VARIANCE_SLACK_TOKEN="xoxb-test", VARIANCE_SLACK_API_URL=f"http://127.0.0.1:{closed_port()}/api/"
     )
@@ -122,8 +126,17 @@ def test_a_failed_slack_post_lands_in_the_warehouse_as_a_dead_letter(settings_fo
     close_writers()
     reader = LakeReader(settings.lake_dir)
     assert [r["message_id"] for r in reader.current(WarehouseTable.stream_matches.value)] == ["m1"]
-    [letter] = reader.current(DEAD_LETTERS.name)
-    assert (letter["stage"], letter["message_id"]) == ("slack", "m1")
+    assert reader.current(DEAD_LETTERS.name) == []
+    from sqlalchemy import select
+
+    from variance.appdb.models import SlackOutboxRow
+    from variance.appdb.session import make_engine, session_factory
+
+    engine = make_engine(settings.resolved_database_url)
+    with session_factory(engine)() as session:
+        recorded = [(r.message_id, r.channel_id, r.state) for r in session.scalars(select(SlackOutboxRow))]
+    engine.dispose()
+    assert recorded == [("m1", "C1", "pending")]
 
 
 def test_a_backfill_writes_rows_without_slack_or_acks(settings: Settings):
