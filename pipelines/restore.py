@@ -40,7 +40,6 @@ from variance.core.engine.keyed import (
     Entry,
     Key,
     counted_milestones,
-    follow_matches,
 )
 from variance.core.events import SEGMENT_TYPE_TO_KIND, SignalEvent
 from variance.core.identity import IdentityGraph
@@ -52,7 +51,7 @@ from variance.core.rows import (
     MilestoneChangeRecord,
 )
 from variance.core.settings import Settings
-from variance.core.vocabulary import ChangeSource, EntityType, RowStatus, WarehouseTable
+from variance.core.vocabulary import ChangeSource, EntityType, MatchedBy, RowStatus, WarehouseTable
 from variance.core.warehouse import Row
 from variance.serving import SERVED_WAREHOUSE_TABLES
 
@@ -233,7 +232,8 @@ def restore(settings: Settings, reader, config_provider, now_us: int) -> Restore
                 order_by="event_time, message_id",
             )
         ]
-        split_by_key(engine, config, recent, result.keys)
+        written = _written_follow_matches(reader, org_id, now_us - lateness)
+        result.repairs += split_by_key(engine, config, recent, result.keys, written, now_us)
     result.seconds = time.monotonic() - started
     return result
 
@@ -285,10 +285,36 @@ def serving_tables(reader, org_id: str) -> dict[str, Iterable[dict]]:
     return {name: reader.iter_current(name, "org_id = $org", {"org": org_id}) for name in SERVED_WAREHOUSE_TABLES}
 
 
-def split_by_key(engine: OrgEngine, config: OrgConfig, recent: list[SignalEvent], keys: RestoredKeys) -> None:
+def _written_follow_matches(reader, org_id: str, since_us: int) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The Accounts & Contacts stream matches in the warehouse of events since ``since_us``."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for row in reader.current(
+        WarehouseTable.stream_matches.value,
+        "org_id = $org and status = $status and epoch_us(event_time) >= $since and matched_by != $selector",
+        {"org": org_id, "status": RowStatus.current.value, "since": since_us, "selector": MatchedBy.selector.value},
+    ):
+        found.setdefault(row["message_id"], []).append((row["stream_id"], row["matched_by"]))
+    return {message_id: tuple(sorted(pairs)) for message_id, pairs in found.items()}
+
+
+def split_by_key(
+    engine: OrgEngine,
+    config: OrgConfig,
+    recent: list[SignalEvent],
+    keys: RestoredKeys,
+    written: dict[str, tuple[tuple[str, str], ...]] | None = None,
+    now_us: int = 0,
+) -> list[Row]:
     """An organisation's rebuilt engine cut into the keyed pipeline's states: identity links
     per person, milestone states per entity, message ids per message, and the events within
-    the lateness that a late link or a redelivery may still have to correct."""
+    the lateness that a late link or a redelivery may still have to correct.
+
+    Returns the stream match rows that make the warehouse's Accounts & Contacts matches of
+    those events what the links known now give: a stop may have written a link's rows but
+    not the matches it moved (the lake writes each table's file on its own), and the link,
+    now seen, would not come again to move them."""
+    written = written if written is not None else {}
+    repairs: list[Row] = []
     org, lateness, as_of = engine.org_id, engine.lateness_us, engine.as_of
     keys.seen.update((org, message_id) for message_id in engine._seen)
     anonymous: dict[str, AnonymousKey] = {}
@@ -343,7 +369,7 @@ def split_by_key(engine: OrgEngine, config: OrgConfig, recent: list[SignalEvent]
                 name,
             ]
         at = contact_key(contact)
-        at.entries[event.message_id] = Entry(
+        entry = at.entries[event.message_id] = Entry(
             event.event_time,
             version,
             True,
@@ -352,8 +378,9 @@ def split_by_key(engine: OrgEngine, config: OrgConfig, recent: list[SignalEvent]
             counted,
             kind=kind,
             name=name,
-            follows=follow_matches(config, found, account),
+            follows=written.get(event.message_id, ()),
         )
+        repairs += at.rematch(config, event.message_id, entry, now_us)
         if counted.account and account is not None:
             account_key(account).counts[(event.message_id, at.entity)] = (
                 (version, 0),
@@ -367,3 +394,4 @@ def split_by_key(engine: OrgEngine, config: OrgConfig, recent: list[SignalEvent]
         keys.add(CONTACT, (org, contact), holder, wake=holder.next_due() is not None)
     for account, holder in accounts.items():
         keys.add(ACCOUNT, (org, account), holder, wake=holder.next_due() is not None)
+    return repairs

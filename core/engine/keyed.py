@@ -418,9 +418,9 @@ class ContactKey(_MilestoneKey):
         if follows is not None:
             entry.follows = follows  # just routed with the event's own rows
             return [], out
-        return self._rematch(config, message_id, entry, now), out
+        return self.rematch(config, message_id, entry, now), out
 
-    def _rematch(self, config: OrgConfig, message_id: str, entry: Entry, now: int) -> list[Row]:
+    def rematch(self, config: OrgConfig, message_id: str, entry: Entry, now: int) -> list[Row]:
         """Stream matches of Accounts & Contacts streams after the event's contact or
         account changed: it joins the streams that follow its new contact or account, and
         leaves those that followed the old account. An event that moved to another contact
@@ -497,7 +497,7 @@ class ContactKey(_MilestoneKey):
                     if self.late(entry.event_time):
                         continue
                     out += self._move_account(entry, message_id, target)
-                    rows += self._rematch(config, message_id, entry, now)
+                    rows += self.rematch(config, message_id, entry, now)
         return rows, out
 
     def _prune(self) -> None:
