@@ -195,7 +195,7 @@ def bench_keyed(contacts: int) -> dict:
     }
 
 
-def bench_reference(contacts: int, sample: int = 200) -> dict:
+def bench_reference(contacts: int, sample: int = 20) -> dict:
     """The previous design: one engine per organisation, pickled into one key's state;
     the round trip is timed on ``sample`` events after the whole history is in."""
     events = events_of(contacts)
@@ -217,12 +217,16 @@ def bench_reference(contacts: int, sample: int = 200) -> dict:
     }
 
 
-def bench_fnapi(contacts: int, workers: int) -> dict:
+def bench_fnapi(contacts: int, workers: int, grouped: bool) -> dict:
+    """Events per second on FnApiRunner: the streaming steps with state encoded through the
+    runner's state API (``grouped=False``), or the backfill's grouped form."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from variance.pipelines.backfill import compute_backfill
     from variance.samples.config import StaticConfig
+    from variance.transforms.messages import ROWS, Envelope
+    from variance.transforms.signals import ComputeSignals
 
     events = events_of(contacts)
     options = (
@@ -230,23 +234,24 @@ def bench_fnapi(contacts: int, workers: int) -> dict:
         if workers > 1
         else PipelineOptions(**CACHE)
     )
+    config = StaticConfig(scale_config())
+    as_of = T0 + 40 * DAY
     started = time.perf_counter()
     with beam.Pipeline(runner="FnApiRunner", options=options) as p:
-        computed = compute_backfill(
-            p | beam.Create([(e.org_id, e) for e in events], reshuffle=False),
-            StaticConfig(scale_config()),
-            LATENESS,
-            LATENESS,
-            T0 + 40 * DAY,
-            False,
-        )
-        _ = computed.rows | beam.combiners.Count.Globally()
+        if grouped:
+            created = p | beam.Create([(e.org_id, e) for e in events], reshuffle=False)
+            rows = compute_backfill(created, config, LATENESS, as_of)[ROWS]
+        else:
+            created = p | beam.Create([(e.org_id, Envelope(e)) for e in events], reshuffle=False)
+            rows = created | ComputeSignals(config, LATENESS, LATENESS, False, as_of_us=as_of).rows
+        _ = rows | beam.combiners.Count.Globally()
     seconds = time.perf_counter() - started
     return {
         "org_contacts": contacts,
+        "form": "grouped (backfill)" if grouped else "stateful, encoded state",
         "workers": workers,
         "calls": len(events),
-        "events_per_s": round(len(events) / seconds),
+        "calls_per_s": round(len(events) / seconds),
     }
 
 
@@ -266,10 +271,11 @@ def main() -> None:
         results["reference"].append(bench_reference(n))
         say(f"  {results['reference'][-1]}")
     for n in [int(x) for x in args.fnapi_contacts.split(",") if x]:
-        for workers in (1, 2):
-            say(f"[fnapi] {n} contacts, {workers} worker(s)")
-            results["fnapi"].append(bench_fnapi(n, workers))
-            say(f"  {results['fnapi'][-1]}")
+        for grouped in (False, True):
+            for workers in (1, 2):
+                say(f"[fnapi] {n} contacts, {'grouped' if grouped else 'stateful'}, {workers} worker(s)")
+                results["fnapi"].append(bench_fnapi(n, workers, grouped))
+                say(f"  {results['fnapi'][-1]}")
     keyed = results["keyed"]
     if len(keyed) > 1:
         small, large = keyed[0], keyed[-1]
