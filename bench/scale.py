@@ -243,7 +243,7 @@ def bench_fnapi(contacts: int, workers: int, grouped: bool) -> dict:
             rows = compute_backfill(created, config, LATENESS, as_of)[ROWS]
         else:
             created = p | beam.Create([(e.org_id, Envelope(e)) for e in events], reshuffle=False)
-            rows = created | ComputeSignals(config, LATENESS, LATENESS, False, as_of_us=as_of).rows
+            rows = (created | ComputeSignals(config, LATENESS, LATENESS, False, as_of_us=as_of)).rows
         _ = rows | beam.combiners.Count.Globally()
     seconds = time.perf_counter() - started
     return {
@@ -266,6 +266,7 @@ def main() -> None:
         say(f"[keyed] {n} contacts")
         results["keyed"].append(bench_keyed(n))
         say(f"  {results['keyed'][-1]}")
+        write_results("scale", results)  # kept as it goes: the larger runs take minutes
     for n in [int(x) for x in args.reference_contacts.split(",") if x]:
         say(f"[reference] one organisation-wide engine, {n} contacts")
         results["reference"].append(bench_reference(n))

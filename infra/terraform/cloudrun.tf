@@ -165,6 +165,11 @@ resource "google_cloud_run_v2_service" "slack_sender" {
         value = var.project_id
       }
       env {
+        # the buttons in Slack messages open Variance here
+        name  = "VARIANCE_PUBLIC_URL"
+        value = local.api_public_url
+      }
+      env {
         name = "VARIANCE_DATABASE_URL"
         value_source {
           secret_key_ref {
