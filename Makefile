@@ -52,7 +52,7 @@ format: install
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python bench/ingest.py && $(BIN)/python bench/api.py && $(BIN)/python bench/pipeline.py && $(BIN)/python bench/scale.py && $(BIN)/python bench/dbt.py && $(BIN)/python bench/slack.py
+	$(BIN)/python bench/ingest.py && $(BIN)/python bench/api.py && $(BIN)/python bench/pipeline.py && $(BIN)/python bench/scale.py && $(BIN)/python bench/dbt.py && $(BIN)/python bench/slack.py && $(BIN)/python bench/web.py
 
 clean:
 	rm -rf $(VENV) .variance .pytest_cache
