@@ -135,7 +135,10 @@ _KEYED = tuple[tuple[str, str], Any]
 class DedupeAndRouteFn(beam.DoFn):
     """``((org, messageId), Envelope)``: the first delivery goes on to its person's key
     (tagged ``anonymous`` or ``contact``); a duplicate only comes out as an ``Ack``. The
-    message id is forgotten when the watermark passes its event time plus the window."""
+    message id is forgotten when the watermark passes its event time plus the window
+    (``window_us``). With ``window_us=0`` it is never forgotten: the local runner, whose
+    state lives only until the next restart (which reloads just the window), would pay a
+    timer per message in its watermark bookkeeping (measured: the sustained rate halved)."""
 
     SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
     EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
@@ -167,7 +170,8 @@ class DedupeAndRouteFn(beam.DoFn):
                 yield TaggedOutput(ACKS, Ack(envelope.ack_id))
             return
         seen.write(True)
-        expire.set(Timestamp(micros=event.event_time + self._window_us))
+        if self._window_us:
+            expire.set(Timestamp(micros=event.event_time + self._window_us))
         org = key[0]
         if org not in self._pinged:  # the configuration watcher hears of each organisation
             self._pinged.add(org)
@@ -551,7 +555,7 @@ class ComputeSignals(beam.PTransform):
             keyed_events
             | "ByMessage" >> beam.Map(_by_message)
             | "Dedupe"
-            >> beam.ParDo(DedupeAndRouteFn(config, self._window_us, initial)).with_outputs(
+            >> beam.ParDo(DedupeAndRouteFn(config, 0 if in_process else self._window_us, initial)).with_outputs(
                 ANONYMOUS, CONTACT, ACKS, _ORGS
             )
         )
