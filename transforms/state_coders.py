@@ -45,23 +45,6 @@ class InProcessReferenceCoder(Coder):
         return False
 
 
-class PickledCoder(Coder):
-    """Plain pickling, for runners whose state leaves the process."""
-
-    def encode(self, value: object) -> bytes:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def decode(self, encoded: bytes) -> object:
-        return pickle.loads(encoded)  # noqa: S301 - our own state, written by this coder
-
-    def is_deterministic(self) -> bool:
-        return False
-
-
-def engine_state_coder(in_process: bool) -> Coder:
-    return InProcessReferenceCoder() if in_process else PickledCoder()
-
-
 class PlainStateCoder(Coder):
     """A key's state as the plain data its ``to_state`` gives (ints, strings, tuples,
     dicts), pickled: what a distributed runner stores per key, small because each key
