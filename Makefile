@@ -8,6 +8,9 @@ HTMX_VERSION := 2.0.11
 AXE_VERSION := 4.14.1
 NPM_DIR := $(VENV)/npm
 WEB_ASSETS := web/static/vendor/htmx.min.js
+# Segment's Node library, for the reliability suite's outage test (tests/reliability/)
+SEGMENT_NODE_VERSION := 3.1.0
+SEGMENT_NODE := $(NPM_DIR)/node_modules/@segment/analytics-node/package.json
 
 .PHONY: install test test-fast demo lint format bench clean checkov browser
 
@@ -32,14 +35,17 @@ $(STAMP): $(DEPS_STAMP) setup.py $(PACKAGE_DIRS)
 	@touch $(STAMP)
 	@echo ">> installed into $(VENV)"
 
-test: install checkov browser
+test: install checkov browser $(SEGMENT_NODE)
 	$(BIN)/python -m pytest -q
 
 test-fast: install checkov browser
 	$(BIN)/python -m pytest -q -m "not slow"
 
 demo: install
-	$(BIN)/python -m variance.cli.demo
+	$(BIN)/python -m variance.cli.demo $(if $(CALLS),--calls $(CALLS)) $(if $(filter-out 0 no false,$(KEEP)),--keep)
+
+down:
+	$(BIN)/python -m variance.cli.demo down
 
 # The type checker reads the linked tree the strict editable install made, where every
 # module has its import name (variance.core, ...), as an editor's go-to-definition does.
@@ -52,7 +58,7 @@ format: install
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python bench/ingest.py && $(BIN)/python bench/api.py && $(BIN)/python bench/pipeline.py && $(BIN)/python bench/scale.py && $(BIN)/python bench/dbt.py && $(BIN)/python bench/slack.py && $(BIN)/python bench/web.py
+	$(BIN)/python bench/ingest.py && $(BIN)/python bench/api.py && $(BIN)/python bench/pipeline.py && $(BIN)/python bench/scale.py && $(BIN)/python bench/dbt.py && $(BIN)/python bench/slack.py && $(BIN)/python bench/web.py && $(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) .variance .pytest_cache
@@ -78,6 +84,15 @@ $(WEB_ASSETS): Makefile
 	npm install --silent --no-audit --no-fund --prefix $(NPM_DIR) htmx.org@$(HTMX_VERSION) axe-core@$(AXE_VERSION)
 	cp $(NPM_DIR)/node_modules/htmx.org/dist/htmx.min.js $(WEB_ASSETS)
 
+# Segment's Node library from the npm registry, pinned, beside htmx: the reliability suite
+# sends through it (and through Segment's Python library) during a Pub/Sub outage.
+$(SEGMENT_NODE): Makefile
+	@echo ">> installing @segment/analytics-node $(SEGMENT_NODE_VERSION) from the npm registry into $(NPM_DIR)"
+	@command -v npm >/dev/null || { echo "the reliability suite needs npm and node (e.g. sudo apt-get install npm)"; exit 1; }
+	@mkdir -p $(NPM_DIR)
+	npm install --silent --no-audit --no-fund --save-exact --prefix $(NPM_DIR) @segment/analytics-node@$(SEGMENT_NODE_VERSION)
+	@touch $(SEGMENT_NODE)
+
 # Browser tests drive the system's Chromium (no browser download site is reachable, so
 # Playwright's own browsers cannot be installed). Debian's chromium-headless-shell is
 # installed with apt when missing and we are root; otherwise one line says what to do.
@@ -88,3 +103,9 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium-headless-shell >/dev/null \
 	  || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium-headless-shell >/dev/null); \
 	else echo "browser tests need Chromium: run 'sudo apt-get install chromium-headless-shell' (or set VARIANCE_CHROMIUM=/path/to/chromium)"; exit 1; fi
+
+# The README's pictures: the browser tests rerun, writing their screenshots into
+# docs/screenshots/ as well as the ignored .variance/screenshots/ every run uses.
+.PHONY: screenshots
+screenshots: install browser
+	VARIANCE_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/web/browser

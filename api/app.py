@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -34,7 +35,7 @@ from variance.api.routes import (
 )
 from variance.appdb import stamps
 from variance.appdb.session import make_engine, session_factory
-from variance.clients.pubsub import EventPublisher
+from variance.clients.pubsub import EventPublisher, PublishUnavailable
 from variance.core.bus import BusMessage
 from variance.core.settings import Settings
 from variance.web import app as web_app
@@ -67,7 +68,55 @@ def _ensure_topic(publisher: Publisher) -> None:
     try:
         publisher.ensure_topic()
     except Exception as exc:
-        log.warning("could not create the Pub/Sub topic yet (%s); will retry on publish", exc)
+        log.warning("could not create the Pub/Sub topic and subscription yet (%s); will retry on publish", exc)
+
+
+class EmulatorPublisher:
+    """Locally, the emulator forgets its topics and subscriptions when it restarts. The
+    publisher recreates both when a publish finds the topic gone, but the pipeline may have
+    recreated the topic first, without its subscription yet: so after any failed publish
+    (the emulator went away) the next one first makes sure both exist. Nothing confirmed
+    can then fall into a topic without the pipeline's subscription. Not on Google Cloud,
+    where Terraform owns both."""
+
+    def __init__(self, inner: EventPublisher, timeout_s: float):
+        self._inner = inner
+        self._timeout = timeout_s
+        self._verified = False
+        self._verifying: asyncio.Future | None = None
+
+    async def publish(self, messages: list[BusMessage]) -> None:
+        if not self._verified:
+            await self._verify()
+        try:
+            await self._inner.publish(messages)
+        except Exception:
+            self._verified = False
+            raise
+
+    async def _verify(self) -> None:
+        """One check at a time, shared by the requests that wait for it; each waits at most
+        the publish timeout, so the API still answers 503 within seconds."""
+        if self._verifying is None:
+            self._verifying = asyncio.ensure_future(asyncio.to_thread(self.ensure_topic))
+            self._verifying.add_done_callback(self._verified_done)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._verifying), timeout=self._timeout)
+        except Exception as exc:
+            raise PublishUnavailable(f"Pub/Sub is not reachable ({type(exc).__name__})") from None
+
+    def _verified_done(self, done: asyncio.Future) -> None:
+        self._verifying = None
+        if not done.cancelled():
+            done.exception()  # retrieved: a waiter that timed out no longer looks at it
+
+    def ensure_topic(self) -> bool:
+        created = self._inner.ensure_topic()  # the topic, then the pipeline's subscription
+        self._verified = True
+        return created
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def create_app(settings: Settings | None = None, publisher: Publisher | None = None) -> FastAPI:
@@ -88,10 +137,12 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         nonlocal publisher
         if publisher is None:
             publisher = EventPublisher(settings)
+            if settings.uses_emulator:
+                publisher = EmulatorPublisher(publisher, settings.publish_timeout_s)
         app.state.publisher = publisher
         if settings.uses_emulator:
             # In the background: the API serves (and answers 503) even while the
-            # emulator is still starting; publishing recreates the topic anyway.
+            # emulator is still starting; the first publish ensures both anyway.
             threading.Thread(target=_ensure_topic, args=(publisher,), daemon=True, name="ensure-topic").start()
         yield
         publisher.close()

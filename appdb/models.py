@@ -38,6 +38,8 @@ class Organisation(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # an IANA name: the web app shows times in it (variance.workspace.org_settings)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
 
 class User(Base):
@@ -493,3 +495,60 @@ class SlackOAuthState(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()
+
+
+# --- Deleting a contact's data (variance.workspace.contact_deletion) -------------------
+# A request stays in force: the serving tables lose the contact at once, every lake
+# rewrite (`variance warehouse compact`) and BigQuery build removes its rows, and every
+# rebuild of the pipeline's state leaves its events out.
+
+
+class ContactDeletion(Base):
+    """One request to delete a contact's data: who asked and when, the anonymousIds learnt
+    to be linked to it (kept once the lake's links are gone), and when the lake was last
+    rewritten without it."""
+
+    __tablename__ = AppTable.contact_deletions.value
+    __table_args__ = (UniqueConstraint("org_id", "contact_id", name="uq_contact_deletions_org_contact"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey(Organisation.id, ondelete="CASCADE"), index=True)
+    contact_id: Mapped[str] = mapped_column(String(1024))
+    requested_by_user_id: Mapped[str | None] = mapped_column(ForeignKey(User.id, ondelete="SET NULL"))
+    requested_by_email: Mapped[str] = mapped_column(String(320))  # still says who once the user is removed
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    known_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of linked anonymousIds
+    lake_rewritten_at: Mapped[datetime | None] = mapped_column()
+
+
+# --- Each connection's recent calls (variance.workspace.connection_calls) --------------
+# The API counts calls in memory and writes one row per connection and minute every few
+# seconds, off the request path; the rows are kept two days and the errors 20 per
+# connection, so both tables stay small whatever the traffic.
+
+
+class ConnectionCalls(Base):
+    """Calls a connection delivered in one minute: accepted, rejected, and the last one's time."""
+
+    __tablename__ = AppTable.connection_calls.value
+
+    connection_id: Mapped[str] = mapped_column(ForeignKey(Connection.id, ondelete="CASCADE"), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40))
+    accepted: Mapped[int] = mapped_column(BigInteger, default=0)
+    rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_received_at: Mapped[datetime] = mapped_column()
+
+
+class ConnectionRejection(Base):
+    """One rejected call: when, its messageId if it had one, and the field and rule it broke."""
+
+    __tablename__ = AppTable.connection_errors.value
+    __table_args__ = (Index("ix_connection_errors_connection_at", "connection_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    connection_id: Mapped[str] = mapped_column(ForeignKey(Connection.id, ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column()
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(1000))

@@ -25,6 +25,11 @@ change. ``target/variance_inputs.json`` records exactly what each build was give
   run text from data.
 - **The as-of time** (``VARIANCE_DBT_AS_OF``, RFC 3339): changes are computed up to and
   including it; unset, the moment the dbt run started.
+- **Deleted contacts** (``VARIANCE_DBT_CONTACT_DELETIONS``, a JSON list of statements):
+  on BigQuery, the DELETE statements of ``core.contact_deletion`` for every request in
+  force, run by the project's ``on-run-start`` hook before any model reads the sources.
+  Locally the build first rewrites the lake without those contacts instead (dbt-duckdb
+  cannot delete from Parquet files it only reads).
 
 Locally the marts are written by dbt-duckdb's external materialisation under
 ``VARIANCE_DATA_DIR/dbt/marts``; after a successful build each is *published* into
@@ -52,6 +57,7 @@ import typer
 from sqlglot import exp
 
 from variance.cli.common import CliError, say, settings
+from variance.core.contact_deletion import DeletedContact, bigquery_delete_statements
 from variance.core.vocabulary import AppTable, WarehouseTable
 
 app = typer.Typer(help="dbt: the analysts' models (staging, intermediate, marts) on DuckDB or BigQuery.")
@@ -121,6 +127,7 @@ def _sql_string(text: str) -> str:
 LAKE_VARIABLE_PREFIX = "VARIANCE_DBT_LAKE_"
 DEFINITIONS_VARIABLE = "VARIANCE_DBT_DEFINITIONS"
 AS_OF_VARIABLE = "VARIANCE_DBT_AS_OF"
+CONTACT_DELETIONS_VARIABLE = "VARIANCE_DBT_CONTACT_DELETIONS"
 
 
 def lake_variable(table: str) -> str:
@@ -599,6 +606,29 @@ def _atomic_copy(source: Path, target: Path) -> None:
     os.replace(temporary, target)
 
 
+def contact_deletion_statements(
+    deleted: Sequence[DeletedContact], target: str, now: datetime | None = None
+) -> list[str]:
+    """What the ``on-run-start`` hook runs on BigQuery for the deleted contacts (nothing
+    locally, where the lake is rewritten before the build)."""
+    if target != "bigquery" or not deleted:
+        return []
+    config = settings()
+
+    def table_ref(table: WarehouseTable) -> exp.Table:
+        return exp.table_(table.value, db=config.bigquery_dataset, catalog=config.google_cloud_project, quoted=True)
+
+    return bigquery_delete_statements(deleted, table_ref, now or datetime.now(timezone.utc))
+
+
+def read_deleted_contacts() -> list[DeletedContact]:
+    from variance.cli.common import db_session
+    from variance.serving.contact_deletion import deleted_contacts
+
+    with db_session() as session:
+        return deleted_contacts(session)
+
+
 def read_definitions() -> Definitions:
     from variance.cli.common import db_session
 
@@ -617,12 +647,14 @@ def build(
     progress: bool = True,
     command: str = "build",
     unit_tests: bool = False,
+    deleted_contacts: Sequence[DeletedContact] = (),
 ) -> DbtOutcome:
     """Build (or ``test``/``run``/``compile``) the project: definitions from the app
     database unless given, lake paths from the data dir; locally the marts are then
     published. A build runs the data tests but not the dbt unit tests unless asked: those
     check the models' logic on fixed inputs, not the data, so (as dbt advises for
-    production builds) they run in the test suite (``make test``), not on every build."""
+    production builds) they run in the test suite (``make test``), not on every build.
+    On BigQuery, ``deleted_contacts`` are deleted from the sources first (the hook)."""
     if target not in TARGETS:
         raise CliError(f"unknown target {target!r}; use local or bigquery")
     data_dir = data_dir or settings().data_dir
@@ -638,9 +670,9 @@ def build(
         args += ["--select", item]
     for item in exclude:
         args += ["--exclude", item]
-    outcome = run_dbt(
-        args, target=target, data_dir=data_dir, inputs=build_inputs(found, target, as_of, lake), progress=progress
-    )
+    inputs = build_inputs(found, target, as_of, lake)
+    inputs[CONTACT_DELETIONS_VARIABLE] = json.dumps(contact_deletion_statements(deleted_contacts, target))
+    outcome = run_dbt(args, target=target, data_dir=data_dir, inputs=inputs, progress=progress)
     if outcome.success and target == "local" and command in ("build", "run"):
         publish_marts(paths, {v.id: v.warehouse_name for v in found.views if v.warehouse_name})
     return outcome
@@ -668,8 +700,23 @@ def build_command(
     unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests (make test runs them)"),
 ) -> None:
     """Build the models and run their data tests; locally the marts become readable by
-    `variance warehouse query` and `variance warehouse export`."""
-    outcome = build(target=target, select=select, exclude=exclude, as_of=parse_as_of(as_of), unit_tests=unit_tests)
+    `variance warehouse query` and `variance warehouse export`. Deleted contacts' rows
+    go first: locally the lake is rewritten without them, on BigQuery they are deleted."""
+    deleted: list[DeletedContact] = []
+    if target == "local":
+        from variance.cli.warehouse import rewrite_without_deleted_contacts
+
+        rewrite_without_deleted_contacts()
+    elif target == "bigquery":
+        deleted = read_deleted_contacts()
+    outcome = build(
+        target=target,
+        select=select,
+        exclude=exclude,
+        as_of=parse_as_of(as_of),
+        unit_tests=unit_tests,
+        deleted_contacts=deleted,
+    )
     _report(outcome, "build")
 
 

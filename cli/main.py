@@ -10,7 +10,9 @@ import typer
 
 from variance.cli import (
     connections,
+    contacts,
     dbt,
+    dead_letters,
     orgs,
     pipeline,
     servers,
@@ -40,6 +42,7 @@ users_web.register(workspace.users_app)  # set-password, invite-link: sign-in fo
 app.add_typer(workspace.streams_app, name="streams")
 app.add_typer(workspace.follows_app, name="follows")
 app.add_typer(workspace.milestones_app, name="milestones")
+app.add_typer(contacts.app, name="contacts")
 app.command("pipeline", context_settings=pipeline.CONTEXT)(pipeline.pipeline)
 app.command("backfill", context_settings=pipeline.CONTEXT)(pipeline.backfill)
 app.add_typer(tags.app, name="tags")
@@ -48,6 +51,7 @@ app.add_typer(views.app, name="views")
 app.add_typer(warehouse.app, name="warehouse")
 app.add_typer(dbt.app, name="dbt")
 app.add_typer(slack.app, name="slack")
+app.add_typer(dead_letters.app, name="dead-letters")
 
 
 @app.command("db-upgrade")

@@ -96,8 +96,11 @@ class _DeadLetterWriter:
 
         if self._writer is None:
             local = self._config.warehouse != WarehouseTarget.bigquery
-            # the pipeline compacts the lake; this writer only adds a file now and then
-            self._writer = self._open(self._config, **({"compact_every_s": None} if local else {}))
+            # Locally the pipeline compacts the lake; this writer only adds a file now and
+            # then. On BigQuery, Terraform made the tables, and the sender's role (dataEditor
+            # on the dataset) may not create the dataset, which creating tables first asks.
+            options = {"compact_every_s": None} if local else {"create_tables": False}
+            self._writer = self._open(self._config, **options)
         rows = [
             dead_letter(
                 letter["org_id"],

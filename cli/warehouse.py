@@ -1,7 +1,9 @@
 """``variance warehouse``: the local warehouse (the lake) from the command line.
 
 Output is JSON lines on stdout: timestamps as RFC 3339 strings in UTC (``...Z``), JSON
-columns as nested JSON. The commands only read, so they work while the pipeline writes.
+columns as nested JSON. The commands only read, so they work while the pipeline writes;
+``compact`` alone rewrites files (without deleted contacts' rows, and merging small ones),
+which is also safe while the pipeline writes and readers read.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 
 import typer
 
-from variance.cli.common import CliError, settings
+from variance.appdb.types import utcnow
+from variance.cli.common import CliError, db_session, emit, say, settings
 from variance.core.timeutil import format_timestamp
 from variance.core.warehouse import TABLES
+from variance.serving.contact_deletion import deleted_contacts, note_lake_rewritten
 
 app = typer.Typer(help="The local warehouse: list, export and query its tables.", no_args_is_help=True)
 
@@ -63,6 +67,47 @@ def export(table: str = typer.Argument(..., help="Table name, e.g. events")) -> 
 def query(sql: str = typer.Argument(..., help="One read-only statement; table names are their current rows")) -> None:
     """Run read-only SQL (DuckDB dialect) over the current rows; prints JSON lines."""
     _print_query(sql)
+
+
+@app.command("compact")
+def compact_command(
+    min_age: float = typer.Option(60.0, "--min-age", min=0, help="Merge only small files older than this (seconds)"),
+) -> None:
+    """Rewrite the lake without the rows of deleted contacts (`variance contacts delete`),
+    then merge small files; prints what it did as JSON."""
+    from variance.warehouse.local import compact
+
+    erased = rewrite_without_deleted_contacts()
+    say(f"merging small files older than {min_age:g} s")
+    merged = compact(settings().lake_dir, min_age_s=min_age)
+    emit(
+        {
+            "deleted_contacts": len(erased.linked_ids),
+            "rows_removed": erased.rows_removed,
+            "files_rewritten": erased.files_rewritten,
+            "files_merged": merged,
+        }
+    )
+
+
+def rewrite_without_deleted_contacts():
+    """The lake rewritten without every deleted contact's rows (see
+    ``variance.warehouse.local.erase_deleted_contacts``), and each request marked with when
+    and with the anonymousIds found linked to it; returns the ``LakeErasure``. Also run by
+    ``variance dbt build`` before a local build."""
+    from variance.warehouse.local import erase_deleted_contacts
+
+    with db_session() as session:
+        deleted = deleted_contacts(session)
+    if deleted:
+        say(f"rewriting the lake without {len(deleted)} deleted contacts")
+    erased = erase_deleted_contacts(settings().lake_dir, deleted)
+    if deleted:
+        with db_session() as session:
+            note_lake_rewritten(session, erased.linked_ids, utcnow())
+        removed = sum(erased.rows_removed.values())
+        say(f"removed {removed} rows of deleted contacts ({erased.files_rewritten} files rewritten)")
+    return erased
 
 
 def _print_query(sql: str) -> None:

@@ -18,7 +18,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from variance.core import bus
-from variance.core.segment import SpecError, normalize_call
+from variance.core.segment import MAX_CALL_BYTES, SpecError, normalize_call
 from variance.core.timeutil import TimestampError, parse_timestamp, to_micros
 
 
@@ -32,6 +32,11 @@ class EventKind(str, Enum):
 
 
 # Kinds whose event types are told apart by name; the others are one type each.
+# What the API publishes is the call it accepted (at most MAX_CALL_BYTES) plus the fields
+# it fills in (receivedAt, a messageId, the type): a message larger than this did not come
+# through the API, and holding it would cost every later step.
+MAX_BUS_DATA_BYTES = MAX_CALL_BYTES + 2048
+
 NAMED_KINDS = frozenset({EventKind.action, EventKind.milestone})
 
 SEGMENT_TYPE_TO_KIND = {
@@ -156,6 +161,11 @@ def parse_bus_message(data: bytes, attributes: Mapping[str, str]) -> SignalEvent
         raise ParseError(f"attributes {', '.join(missing)} are missing")
     if attributes.get(bus.REJECTED):
         raise ParseError(f"rejected by the API: {attributes[bus.REJECTED]}")
+    if len(data) > MAX_BUS_DATA_BYTES:
+        raise ParseError(
+            f"data is {len(data)} bytes: more than Segment's limit of {MAX_CALL_BYTES // 1024} KB per call "
+            "(and the fields the API adds)"
+        )
     try:
         call = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -164,11 +174,14 @@ def parse_bus_message(data: bytes, attributes: Mapping[str, str]) -> SignalEvent
         raise ParseError("data must be a JSON object")
     source = bus.Source(attributes[bus.ORG_ID], attributes[bus.CONNECTION_ID], attributes[bus.CONNECTION_NAME])
     try:
+        event_time = to_micros(parse_timestamp(attributes[bus.EVENT_TIME]))
+    except TimestampError as exc:
+        raise ParseError(f"attribute {bus.EVENT_TIME}: {exc}") from None
+    try:
         # Validated again: the bus may carry messages from other publishers.
         normalized = normalize_call(
             call, received_at=parse_timestamp(call.get("receivedAt") or attributes[bus.EVENT_TIME])
         )
-        event_time = to_micros(parse_timestamp(attributes[bus.EVENT_TIME]))
         received_at = to_micros(parse_timestamp(normalized.event["receivedAt"]))
     except (SpecError, TimestampError) as exc:
         raise ParseError(str(exc)) from None

@@ -141,6 +141,12 @@ class AppTable(StrEnum):
     slack_stream_status = "slack_stream_status"
     slack_installations = "slack_installations"
     slack_oauth_states = "slack_oauth_states"
+    # deleting a contact's data on request: who asked, when, and how far it has gone
+    contact_deletions = "contact_deletions"
+    # each connection's recent calls for the Integrations page: counts per minute (the API
+    # adds them up in memory and writes every few seconds) and the latest rejections
+    connection_calls = "connection_calls"
+    connection_errors = "connection_errors"
 
 
 class SlackDelivery(StrEnum):

@@ -16,7 +16,9 @@ from variance.core.settings import Settings
 from variance.core.vocabulary import Stage
 from variance.pipelines import progress
 from variance.pipelines.config_source import AppDatabaseConfig
+from variance.pipelines.restore import DeletedContactsInForce
 from variance.pipelines.sinks import ROWS, WriteSignals
+from variance.transforms.contact_deletion import ExcludeDeletedContacts
 from variance.transforms.messages import DEAD_LETTERS, EVENTS
 from variance.transforms.signals_batch import ComputeSignalsBatch
 
@@ -60,7 +62,9 @@ def build_backfill(p: beam.Pipeline, files: list[str], source: Source, settings:
     )
     parsed = lines | "Parse" >> beam.ParDo(ParseArchiveLineFn(source)).with_outputs(DEAD_LETTERS, main=EVENTS)
     lateness_us = int(settings.allowed_lateness.total_seconds() * 1_000_000)
-    computed = compute_backfill(parsed[EVENTS], config, lateness_us, as_of_us)
+    deleted = DeletedContactsInForce(settings, [source.org_id])
+    events = parsed[EVENTS] | "WithoutDeletedContacts" >> ExcludeDeletedContacts(deleted)
+    computed = compute_backfill(events, config, lateness_us, as_of_us)
     # No daily activity counts: the serving rebuild at the pipeline's next start counts
     # them from the events. No Slack: a backfill posts nothing.
     rows = (computed[ROWS], parsed[DEAD_LETTERS]) | "WarehouseRows" >> beam.Flatten()

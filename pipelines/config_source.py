@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 _CACHE: dict[tuple[str, str], tuple[float, OrgConfig]] = {}
 _SESSIONS: dict[str, sessionmaker[Session]] = {}
 _LOCK = threading.Lock()
+# how often an unknown connection makes a snapshot be read again
+_RECHECK_S = 1.0
 
 
 def _filters(text: str) -> tuple[PropertyFilter, ...]:
@@ -112,3 +114,19 @@ class AppDatabaseConfig:
         with _LOCK:
             _CACHE[key] = (now, fresh)
         return fresh
+
+    def knows_connection(self, org_id: str, connection_id: str) -> bool:
+        """Whether the organisation has this connection. A connection missing from the
+        snapshot may be newer than it: the database is read again, at most once a second
+        per organisation, so a flood of messages naming no connection costs little."""
+        if connection_id in self(org_id).connections:
+            return True
+        key = (self.database_url, org_id)
+        now = time.monotonic()
+        with _LOCK:
+            cached = _CACHE.get(key)
+            if cached is not None and now - cached[0] < _RECHECK_S:
+                return False
+            if cached is not None:  # stale now; an unchanged snapshot keeps its identity
+                _CACHE[key] = (float("-inf"), cached[1])
+        return connection_id in self(org_id).connections

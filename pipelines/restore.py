@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from variance.core.contact_deletion import DeletedContact
 from variance.core.engine.config import MilestoneSpec, OrgConfig
 from variance.core.engine.engine import OrgEngine
 from variance.core.engine.keyed import (
@@ -119,19 +120,48 @@ def identity_from_lake(reader, org_id: str) -> IdentityGraph:
     return identity
 
 
+def deleted_contacts_in_force(settings: Settings, org_ids: list[str] | None = None) -> tuple[DeletedContact, ...]:
+    """The contacts whose data was asked to be deleted: every history read that rebuilds
+    state (this start-up, ``LakeHistory``, a backfill) leaves their events out, so after a
+    restart or a backfill they no longer count."""
+    from variance.appdb.session import make_engine, session_factory
+    from variance.serving.contact_deletion import deleted_contacts
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with session_factory(engine)() as session:
+            return tuple(deleted_contacts(session, org_ids))
+    finally:
+        engine.dispose()
+
+
+class DeletedContactsInForce:
+    """``deleted_contacts_in_force`` as a callable a worker makes (a backfill's graph is
+    built where the app database may be out of reach, e.g. a Dataflow launcher)."""
+
+    def __init__(self, settings: Settings, org_ids: list[str] | None = None):
+        self._settings = settings
+        self._org_ids = org_ids
+
+    def __call__(self) -> tuple[DeletedContact, ...]:
+        return deleted_contacts_in_force(self._settings, self._org_ids)
+
+
 class LakeHistory:
     """History provider for milestones created or changed while the pipeline runs: the
-    milestone's events, and the identity links known now to attribute them."""
+    milestone's events, and the identity links known now to attribute them (without the
+    contacts deleted when the pipeline started)."""
 
-    def __init__(self, lake_dir: str):
+    def __init__(self, lake_dir: str, deleted_contacts: tuple[DeletedContact, ...] = ()):
         self.lake_dir = lake_dir
+        self.deleted_contacts = deleted_contacts
 
     def _reader(self):
         from variance.pipelines.sinks import flush_writer
         from variance.warehouse.local import LakeReader
 
         flush_writer(self.lake_dir)  # what this process processed so far is history too
-        return LakeReader(self.lake_dir)
+        return LakeReader(self.lake_dir, deleted_contacts=self.deleted_contacts)
 
     def __call__(self, org_id: str, spec: MilestoneSpec) -> list[SignalEvent]:
         return milestone_history(self._reader(), org_id, spec, None)

@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from variance.core.settings import Settings
 from variance.core.timeutil import now_micros
 from variance.core.vocabulary import WarehouseTable
-from variance.pipelines.restore import LakeHistory, Restored, RestoredState, restore, serving_tables
+from variance.pipelines.restore import (
+    LakeHistory,
+    Restored,
+    RestoredState,
+    deleted_contacts_in_force,
+    restore,
+    serving_tables,
+)
 
 
 @dataclass
@@ -53,7 +60,8 @@ def start_up(settings: Settings, now_us: int | None = None) -> StartUp:
     from variance.warehouse.local import LakeReader, LakeWriter
 
     now = now_micros() if now_us is None else now_us
-    reader = LakeReader(settings.lake_dir)
+    deleted = deleted_contacts_in_force(settings)
+    reader = LakeReader(settings.lake_dir, deleted_contacts=deleted)
     provider = AppDatabaseConfig(settings.resolved_database_url, settings.config_refresh_s)
     restored = restore(settings, reader, provider, now)
     if restored.repairs:
@@ -66,7 +74,7 @@ def start_up(settings: Settings, now_us: int | None = None) -> StartUp:
     sessions = session_factory(engine)
     for org_id in restored.engines:
         with sessions() as session, session.begin():
-            rebuild(session, org_id, serving_tables(LakeReader(settings.lake_dir), org_id))
+            rebuild(session, org_id, serving_tables(LakeReader(settings.lake_dir, deleted_contacts=deleted), org_id))
     engine.dispose()
-    posted = catch_up(settings, LakeReader(settings.lake_dir), provider, now)
-    return StartUp(LakeHistory(str(settings.lake_dir)), RestoredState(restored.keys), restored, posted)
+    posted = catch_up(settings, LakeReader(settings.lake_dir, deleted_contacts=deleted), provider, now)
+    return StartUp(LakeHistory(str(settings.lake_dir), deleted), RestoredState(restored.keys), restored, posted)

@@ -47,7 +47,7 @@ def build_signals(
     config = AppDatabaseConfig(settings.resolved_database_url, settings.config_refresh_s)
     lateness_us = int(settings.allowed_lateness.total_seconds() * 1_000_000)
     dedupe_us = int(settings.dedupe_window.total_seconds() * 1_000_000)
-    parsed = messages | "ParseMessages" >> ParseMessages()
+    parsed = messages | "ParseMessages" >> ParseMessages(config.knows_connection)
     signals = parsed.events | "ComputeSignals" >> ComputeSignals(
         config,
         lateness_us,

@@ -59,9 +59,13 @@ class Workspace:
         self.milestones: dict[str, dict] = {}
         self.streams: dict[str, dict] = {}
         self.follows: list[dict] = []
+        self.tags: dict[str, dict] = {}
+        self.views: dict[str, dict] = {}
 
     @classmethod
-    def create(cls, env: dict[str, str], name: str = "Acme", *, admin_name: str = "Admin") -> Workspace:
+    def create(
+        cls, env: dict[str, str], name: str = "Acme", *, admin_name: str = "Admin", admin_email: str | None = None
+    ) -> Workspace:
         """A new organisation and its first admin, in an app database migrated first."""
         from variance.workspace.orgs import create_org
 
@@ -71,7 +75,7 @@ class Workspace:
         finally:
             engine.dispose()
         with _transaction(env) as session:
-            created = create_org(session, name, admin_name)
+            created = create_org(session, name, admin_name, *([admin_email] if admin_email else []))
             org = {
                 "org_id": created.org.id,
                 "name": created.org.name,
@@ -120,6 +124,19 @@ class Workspace:
         with _transaction(self.env) as session:
             self.users[name] = _json(create_user(session, self.org_id, UserCreate(name=name, email=email, role=role)))
         return self.users[name]
+
+    def set_password(self, email: str, password: str) -> None:
+        """What ``variance users set-password --email`` does: the user signs in to the web app."""
+        from sqlalchemy import select
+
+        from variance.appdb.models import User
+        from variance.workspace.sign_in import set_password
+
+        with _transaction(self.env) as session:
+            user = session.scalar(select(User).where(User.org_id == self.org_id, User.email == email.lower()))
+            if user is None:
+                raise ValueError(f"email: no user {email!r} in organisation {self.org_id}")
+            set_password(session, user, password)
 
     def add_milestone(
         self,
@@ -176,6 +193,30 @@ class Workspace:
             self.streams[name] = _json(streams.describe(session, principal, created))
         return self.streams[name]
 
+    def add_tag(self, name: str, *, entity: str = "account", definition: dict) -> dict:
+        """A smart tag (``variance tags create``), defined as the admins do."""
+        from variance.workspace import tags
+        from variance.workspace.schemas.tags import TagCreate
+
+        body = TagCreate(name=name, entity=entity, definition=definition)
+        with _transaction(self.env) as session:
+            self.tags[name] = _json(tags.describe(session, tags.create_tag(session, self.org_id, body)))
+        return self.tags[name]
+
+    def add_view(
+        self, name: str, *, entity: str = "account", visibility: str = "team", definition: dict, user: str | None = None
+    ) -> dict:
+        """A view (``variance views create``); team views are made by an admin."""
+        from variance.workspace import views
+        from variance.workspace.orgs import act_as
+        from variance.workspace.schemas.tags import ViewCreate
+
+        body = ViewCreate(name=name, entity=entity, visibility=visibility, definition=definition)
+        with _transaction(self.env) as session:
+            principal = act_as(session, self.org_id, user)
+            self.views[name] = _json(views.describe(session, principal, views.create_view(session, principal, body)))
+        return self.views[name]
+
     def follow(self, entity_type: str, entity_id: str, *, stream: str | None = None, user: str | None = None) -> Any:
         """Follow an account or contact into ``stream`` (an id), else into the user's
         default stream."""
@@ -200,4 +241,44 @@ def demo_workspace(env: dict[str, str], name: str = "Demo Co") -> Workspace:
     watch = workspace.add_stream("Acme watch", slack_channel=("C0ACME", "#acme"))
     workspace.follow("account", "acme", stream=watch["id"])
     workspace.add_stream("Pricing", type_="event_type", selectors=PRICING_PAGES)
+    return workspace
+
+
+SELLER = ("Sam Seller", "sam@demo-co.example")
+ADMIN = ("Ada Admin", "ada@demo-co.example")
+UPGRADES = [{"kind": "Action", "name": "Upgraded Plan"}]
+ENTERPRISE = {
+    "type": "group",
+    "match": "all",
+    "conditions": [{"type": "trait", "filter": {"path": "plan", "op": "equals", "value": "enterprise"}}],
+}
+
+
+def showcase_workspace(env: dict[str, str], follow: list[str], name: str = "Demo Co") -> Workspace:
+    """``make demo``'s organisation, for the traffic of ``variance.samples.traffic``: a
+    connection "web app" (accounts from group calls); an admin and a seller (``SELLER``,
+    a member) whose default stream follows the accounts ``follow``; a windowed milestone
+    PQL (5 admin invites in 7 days) and an unwindowed one, Onboarded (3 integrations
+    connected); a team Event Type stream "Upgrades" posting to #upgrades; a smart tag
+    "Enterprise" (the plan trait) and a team view "Enterprise PQLs" (the tag and PQL)."""
+    workspace = Workspace.create(env, name, admin_name=ADMIN[0], admin_email=ADMIN[1])
+    workspace.add_connection("web app", mapping="group")
+    seller = workspace.add_user(*SELLER, role="member")
+    pql = workspace.add_milestone("PQL", event="Invited User", filters=ADMIN_INVITES, threshold=5, window="7d")
+    workspace.add_milestone("Onboarded", event="Connected Integration", threshold=3)
+    workspace.add_stream("Upgrades", type_="event_type", selectors=UPGRADES, slack_channel=("C0UPGRADES", "#upgrades"))
+    for account_id in follow:
+        workspace.follow("account", account_id, user=seller["id"])
+    tag = workspace.add_tag("Enterprise", definition=ENTERPRISE)
+    workspace.add_view(
+        "Enterprise PQLs",
+        definition={
+            "type": "group",
+            "match": "all",
+            "conditions": [
+                {"type": "tag", "tag_id": tag["id"], "has": True},
+                {"type": "milestone", "milestone_id": pql["id"], "status": "achieved"},
+            ],
+        },
+    )
     return workspace

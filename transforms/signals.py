@@ -221,10 +221,9 @@ def _anonymous_fn(in_process: bool):
             )
             if isinstance(message, AnonymousArrival):
                 yield anonymous.arrive(message)
-                if message.counted:
-                    _set(prune, message.event.event_time + self._lateness_us + 1)
             elif isinstance(message, AnonymousLink):
                 yield from anonymous.link(message)
+            _set(prune, anonymous.prune_due())
             state.write(anonymous)
 
         @on_timer(prune_spec)
@@ -237,9 +236,8 @@ def _anonymous_fn(in_process: bool):
             anonymous = state.read()
             if anonymous is None:
                 return
-            earliest = anonymous.prune_before(fired_at.micros - self._lateness_us)
-            if earliest is not None:
-                _set(prune, earliest + self._lateness_us + 1)
+            anonymous.prune_before(fired_at.micros - self._lateness_us)
+            _set(prune, anonymous.prune_due())
             state.write(anonymous)
 
     AnonymousFn.__name__ = AnonymousFn.__qualname__ = "InProcessAnonymousFn" if in_process else "EncodedAnonymousFn"
@@ -288,7 +286,7 @@ class _EntityFnBase(beam.DoFn):
         self._counters.count(rows)
         for row in rows:
             yield TaggedOutput(CHANGES, row)
-        _set(timer, entity.timer_at(None, self._cap))
+        _set(timer, entity.timer_at(self._cap))
         state.write(entity)
 
 
@@ -310,12 +308,11 @@ def _contact_fn(in_process: bool):
             key, message = element
             contact = self._load(state, key)
             config = self._config(key[0])
-            event_time = None
             if isinstance(message, Arrival):
                 rows, out = contact.arrive(config, message, _now_us())
                 self._counters.count(rows)
                 yield from tag_outputs(rows, message.ack_id)
-                event_time = message.event.event_time
+                contact.arrived(message.event.event_time, self._cap)
             elif isinstance(message, Recount):
                 rows, out = contact.recount(config, message, _now_us())
                 self._counters.count(rows)
@@ -328,7 +325,7 @@ def _contact_fn(in_process: bool):
                 out = []
             for target in out:
                 yield TaggedOutput(ACCOUNT, target)
-            _set(timer, contact.timer_at(event_time, self._cap))
+            _set(timer, contact.timer_at(self._cap))
             state.write(contact)
 
         @on_timer(timer_spec)
@@ -361,14 +358,13 @@ def _account_fn(in_process: bool):
         def process(self, element, state=beam.DoFn.StateParam(spec), timer=beam.DoFn.TimerParam(timer_spec)):
             key, message = element
             account = self._load(state, key)
-            event_time = None
             if isinstance(message, AccountCount):
                 account.receive(self._config(key[0]), message)
-                event_time = message.event_time
+                account.arrived(message.event_time, self._cap)
             elif isinstance(message, Rebuild):
                 for row in self._rebuild(account, message):
                     yield TaggedOutput(CHANGES, row)
-            _set(timer, account.timer_at(event_time, self._cap))
+            _set(timer, account.timer_at(self._cap))
             state.write(account)
 
         @on_timer(timer_spec)

@@ -37,6 +37,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from variance.core import contact_deletion as deletion
+from variance.core.contact_deletion import DeletedContact
+from variance.core.vocabulary import WarehouseTable
 from variance.core.warehouse import DEAD_LETTERS, TABLES, Column, Table
 from variance.warehouse import PYTHON_TYPES, BufferedWriter, OnDurable, invalid_reason, rejected_row, table_of
 
@@ -240,10 +243,10 @@ def compact(
 
 
 @contextlib.contextmanager
-def _compaction_lock(table_dir: Path) -> Iterator[bool]:
+def _compaction_lock(table_dir: Path, wait: bool = False) -> Iterator[bool]:
     with open(table_dir / ".compaction.lock", "a") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield False
             return
@@ -317,6 +320,131 @@ def _merge(table: Table, run: list[LakeFile]) -> int:
     _fsync_dir(target.parent)
     log.info("compacted %d %s files into %s (%d rows)", len(run), table.name, target.name, len(data))
     return len(run)
+
+
+# -- deleted contacts -----------------------------------------------------------------------
+
+
+@dataclass
+class LakeErasure:
+    """What one rewrite for deleted contacts did: rows removed and files rewritten per
+    table, and the anonymousIds found linked to each contact (its links are gone now)."""
+
+    rows_removed: dict[str, int]
+    files_rewritten: int
+    linked_ids: dict[tuple[str, str], tuple[str, ...]]
+
+
+def erase_deleted_contacts(lake_dir: Path | str, deleted: list[DeletedContact]) -> LakeErasure:
+    """Rewrite every lake file holding rows of the deleted contacts without them (rows of
+    the contact per ``core.contact_deletion``, every version of each key), keeping each
+    file's name and row order, so the write order and "newest row per key" hold as before.
+
+    Safe while the pipeline writes and readers read: each table's compaction lock is held
+    throughout (a periodic compaction skips that table meanwhile), every file is replaced
+    whole by a rename (a reader that opened the old one reads it to the end), and files
+    added after the listing are left for the next rewrite."""
+    lake = Path(lake_dir)
+    removed = dict.fromkeys(TABLES, 0)
+    if not deleted:
+        return LakeErasure(removed, 0, {})
+    with contextlib.ExitStack() as locks:
+        listed: dict[str, list[Path]] = {}
+        for name in TABLES:
+            table_dir = lake / name
+            if table_dir.is_dir():
+                locks.enter_context(_compaction_lock(table_dir, wait=True))
+            listed[name] = lake_files(table_dir)
+        connection = _connect()
+        try:
+            linked = _deleted_contact_relations(connection, deleted, listed)
+            rewritten = 0
+            for name, files in listed.items():
+                for path in files:
+                    count = _rewrite_without(connection, TABLES[name], path)
+                    removed[name] += count
+                    rewritten += count > 0
+        finally:
+            connection.close()
+    log.info("rewrote %d lake files without %d deleted contacts (%s)", rewritten, len(deleted), removed)
+    return LakeErasure(removed, rewritten, linked)
+
+
+def _all_versions_sql(table: Table, files: list[Path]) -> str:
+    """Every row of ``files`` (each version of each key), with the table's columns."""
+    if not files:
+        nulls = ", ".join(f"cast(null as {DUCKDB_TYPES[c.type]}) as {_quote_name(c.name)}" for c in table.columns)
+        return f"(select {nulls} where false)"
+    listing = "[" + ", ".join(_quote_literal(str(p)) for p in files) + "]"
+    return f"read_parquet({listing}, union_by_name = true)"
+
+
+def _deleted_contact_relations(
+    connection: duckdb.DuckDBPyConnection, deleted: list[DeletedContact], files: dict[str, list[Path]]
+) -> dict[tuple[str, str], tuple[str, ...]]:
+    """Create the rule's three relations as tables in ``connection`` (computed once, over
+    every version of the rows); returns the anonymousIds linked to each contact."""
+    links = _all_versions_sql(TABLES[WarehouseTable.identity_links.value], files[WarehouseTable.identity_links.value])
+    events = _all_versions_sql(TABLES[WarehouseTable.events.value], files[WarehouseTable.events.value])
+    changes = _all_versions_sql(
+        TABLES[WarehouseTable.milestone_changes.value], files[WarehouseTable.milestone_changes.value]
+    )
+    requested = deletion.requested_sql(deleted)
+    connection.execute(f"create or replace table {deletion.IDS} as {deletion.ids_sql(requested, links)}")
+    connection.execute(f"create or replace table {deletion.MESSAGES} as {deletion.messages_sql(deletion.IDS, events)}")
+    connection.execute(f"create or replace table {deletion.CHANGES} as {deletion.changes_sql(deletion.IDS, changes)}")
+    found = connection.execute(
+        f"select distinct l.org_id, l.user_id, l.anonymous_id from {links} as l "
+        f"where exists (select 1 from ({requested}) as r where r.org_id = l.org_id and r.id = l.user_id)"
+    ).fetchall()
+    linked: dict[tuple[str, str], set[str]] = {(d.org_id, d.contact_id): set() for d in deleted}
+    owner = {(d.org_id, i): (d.org_id, d.contact_id) for d in deleted for i in d.ids}
+    for org_id, user_id, anonymous_id in found:
+        linked[owner[(org_id, user_id)]].add(anonymous_id)
+    return {key: tuple(sorted(ids)) for key, ids in linked.items()}
+
+
+_RELATIONS = {name: name for name in (deletion.IDS, deletion.MESSAGES, deletion.CHANGES)}
+
+
+def _rewrite_without(connection: duckdb.DuckDBPyConnection, table: Table, path: Path) -> int:
+    """Rewrite one file without the deleted contacts' rows (removed when none is left);
+    returns how many rows went. A file written before a column existed is matched on the
+    columns it has."""
+    source = f"read_parquet({_quote_literal(str(path))})"
+    present = {row[0] for row in connection.sql(f"describe select * from {source}").fetchall()}
+    clauses = [
+        (relation, column)
+        for relation, column in deletion.MATCHED_BY[WarehouseTable(table.name)]
+        if column in present and "org_id" in present
+    ]
+    if not clauses:
+        return 0
+    predicate = " or ".join(
+        f"exists (select 1 from {relation} as x where x.org_id = t.org_id and x.id = t.{_quote_name(column)})"
+        for relation, column in clauses
+    )
+    [(count,)] = connection.execute(f"select count(*) from {source} as t where {predicate}").fetchall()
+    if not count:
+        return 0
+    numbered = f"read_parquet({_quote_literal(str(path))}, file_row_number = true)"
+    kept = connection.sql(
+        f"select t.* exclude (file_row_number) from {numbered} as t where not ({predicate}) order by t.file_row_number"
+    ).to_arrow_table()
+    if len(kept) == 0:
+        path.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+        return count
+    schema = arrow_schema(table)
+    kept = pa.Table.from_arrays(
+        [
+            kept.column(f.name).cast(f.type) if f.name in kept.column_names else pa.nulls(len(kept), f.type)
+            for f in schema
+        ],
+        schema=schema,
+    )
+    write_parquet(path, kept)
+    return count
 
 
 # -- the writer -----------------------------------------------------------------------------
@@ -431,11 +559,17 @@ class LakeReader:
     with the table's columns and types (JSON columns are DuckDB JSON), even when empty.
 
     Queries run on an in-memory DuckDB that may read only the lake's folder; statements
-    other than SELECT/WITH/DESCRIBE/SHOW/SUMMARIZE/EXPLAIN are refused."""
+    other than SELECT/WITH/DESCRIBE/SHOW/SUMMARIZE/EXPLAIN are refused.
 
-    def __init__(self, lake_dir: Path | str, *, attempts: int = 20):
+    With ``deleted_contacts``, every table leaves out those contacts' rows (the rule of
+    ``core.contact_deletion``, over the lake as it is at the first query), as if the lake
+    had been rewritten without them: what rebuilds state from history reads it so."""
+
+    def __init__(self, lake_dir: Path | str, *, attempts: int = 20, deleted_contacts: tuple[DeletedContact, ...] = ()):
         self.lake_dir = Path(lake_dir).resolve()
         self.attempts = attempts
+        self.deleted_contacts = tuple(deleted_contacts)
+        self._deletions_ready = not self.deleted_contacts
         self._db = _connect()
         self._db.execute(f"set allowed_directories = [{_quote_literal(str(self.lake_dir) + os.sep)}]")
         self._db.execute("set enable_external_access = false")
@@ -567,6 +701,10 @@ class LakeReader:
             self._check_read_only(inner.group(1))
 
     def _create_views(self, cursor, sql: str) -> None:
+        if not self._deletions_ready:
+            listed = {name: lake_files(self.lake_dir / name) for name in TABLES}
+            _deleted_contact_relations(cursor, list(self.deleted_contacts), listed)
+            self._deletions_ready = True
         named = [name for name in TABLES if re.search(rf"\b{name}\b", sql, re.IGNORECASE)]
         for name in named or list(TABLES):
             cursor.execute(f"create or replace temp view {_quote_name(name)} as {self._view_sql(cursor, name)}")
@@ -589,7 +727,11 @@ class LakeReader:
             f"as {_quote_name(c.name)}"
             for c in table.columns
         ]
-        return _newest_per_key(table, files, columns)
+        current = _newest_per_key(table, files, columns)
+        if not self.deleted_contacts:
+            return current
+        predicate = deletion.deleted_rows_predicate(WarehouseTable(name), "t", _RELATIONS)
+        return f"select * from ({current}) as t where not ({predicate})"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,5 +1,7 @@
 """Admins' pages: Integrations (Segment connections; the secret and webhook URL shown
-once with copy buttons and the steps to paste them into Segment) and Users (invite with
+once with copy buttons and the steps to paste them into Segment; each connection's
+last call, accepted and rejected counts and latest rejections, polled; the organisation's
+time zone) and Users (invite with
 a link to pass on, reset link, role, remove). Members get 403 here, refused server-side."""
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from variance.core.vocabulary import AccountMapping, Role
 from variance.web.deps import Admin, DbSession, Posting
 from variance.web.layout import chrome
 from variance.web.render import PageRoute, page, validated
-from variance.workspace import connections, sign_in, users
+from variance.workspace import connection_calls, connections, org_settings, sign_in, users
 from variance.workspace.errors import WorkspaceError
 from variance.workspace.principals import require_admin
 from variance.workspace.schemas.connections import ConnectionCreate
@@ -26,15 +28,40 @@ def _public_url(request: Request) -> str:
     return request.app.state.settings.public_url.rstrip("/")
 
 
-def _integrations(request, session, user, **extra):
+HEALTH_POLL_SECONDS = 5  # the calls counted by the API are written as often
+
+
+def _health(request: Request, session, user) -> dict:
     items, _ = connections.list_connections(session, user.principal.org_id, 200, None)
-    out = [connections.to_out(c, _public_url(request)) for c in items]
-    return chrome(session, user, items=out, mappings=[m.value for m in AccountMapping], **extra)
+    connection_calls.flush_pending(request.app.state)
+    return {
+        "items": [connections.to_out(c, _public_url(request)) for c in items],
+        "health": connection_calls.health(session, user.principal.org_id),
+        "health_poll_seconds": HEALTH_POLL_SECONDS,
+    }
+
+
+def _integrations(request, session, user, **extra):
+    context = _health(request, session, user)
+    return chrome(
+        session,
+        user,
+        mappings=[m.value for m in AccountMapping],
+        time_zone_names=sorted(org_settings.time_zone_names()),
+        **context,
+        **extra,
+    )
 
 
 @router.get("/integrations")
 def integrations_page(request: Request, user: Admin, session: DbSession):
     return page(request, "integrations.html", _integrations(request, session, user, form={}))
+
+
+@router.get("/integrations/health")
+def integrations_health(request: Request, user: Admin, session: DbSession):
+    """Each connection's calls, polled by the page: the last call, counts, latest rejections."""
+    return page(request, "integrations.html", _health(request, session, user), block="connection_list")
 
 
 @router.post("/integrations")
@@ -71,6 +98,21 @@ def add_connection(
         return page(request, "integrations.html", context, status_code=400)
     # Shown once, on this answer only: the secret is stored as a digest and cannot be read back.
     return page(request, "integrations.html", _integrations(request, session, user, form={}, created=created))
+
+
+@router.post("/settings/time-zone")
+def set_time_zone(
+    request: Request, user: Posting, session: DbSession, time_zone: Annotated[str, Form(max_length=200)] = ""
+):
+    """The organisation's time zone, in which every page shows its times."""
+    require_admin(user.principal)
+    try:
+        with session.begin_nested():
+            org_settings.set_time_zone(session, user.principal, time_zone)
+    except WorkspaceError as exc:
+        context = _integrations(request, session, user, form={}, tz_error=exc, tz_form=time_zone)
+        return page(request, "integrations.html", context, status_code=400)
+    return RedirectResponse("/integrations", status_code=303)
 
 
 def _users(session, user, **extra):

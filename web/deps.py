@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from variance.web import sessions
 from variance.web.render import SignInRequired
 from variance.web.sessions import WebUser
+from variance.workspace import org_settings
 from variance.workspace.errors import Forbidden
 
 
@@ -28,6 +29,7 @@ def signed_in(request: Request, session: DbSession) -> WebUser:
     if user is None:
         raise SignInRequired
     request.state.web_user = user
+    request.state.time_zone = org_settings.time_zone_of(session, user.principal.org_id)
     return user
 
 

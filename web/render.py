@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timezone
+from contextvars import ContextVar
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from fastapi.routing import APIRoute
 from jinja2_fragments.fastapi import Jinja2Blocks
 from pydantic import BaseModel, ValidationError
 
+from variance.workspace import org_settings
 from variance.workspace.errors import Forbidden, InvalidInput, NotFound, Unauthorized, WorkspaceError
 
 HERE = Path(__file__).resolve().parent
@@ -28,10 +30,17 @@ templates = Jinja2Blocks(directory=str(HERE / "templates"))
 M = TypeVar("M", bound=BaseModel)
 
 
+# The signed-in organisation's time zone while :func:`page` renders: a context variable,
+# not a template variable, because macros imported into a template do not see its context.
+_TIME_ZONE: ContextVar[str] = ContextVar("time_zone", default=org_settings.DEFAULT_TIME_ZONE)
+
+
 def _when(value: datetime | None) -> str:
+    """A time in the organisation's time zone."""
     if value is None:
         return "never"
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    local = value.astimezone(org_settings.zone(_TIME_ZONE.get()))
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or "")
 
 
 def _pretty(value: Any) -> str:
@@ -48,11 +57,17 @@ class SignInRequired(Exception):
 
 
 def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200, block: str | None = None):
-    """Render a page, or one block of it for an htmx swap."""
-    context = {"request": request, **context}
-    if block:
-        return templates.TemplateResponse(request, name, context, status_code=status_code, block_name=block)
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    """Render a page, or one block of it for an htmx swap, its times in the signed-in
+    organisation's time zone."""
+    time_zone = getattr(request.state, "time_zone", None) or org_settings.DEFAULT_TIME_ZONE
+    context = {"request": request, "time_zone": time_zone, **context}
+    token = _TIME_ZONE.set(time_zone)
+    try:  # the response renders its template at once, here
+        if block:
+            return templates.TemplateResponse(request, name, context, status_code=status_code, block_name=block)
+        return templates.TemplateResponse(request, name, context, status_code=status_code)
+    finally:
+        _TIME_ZONE.reset(token)
 
 
 _STATUS = {InvalidInput: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404}

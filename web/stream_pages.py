@@ -1,25 +1,28 @@
-"""Streams: the list (favorites first), add, edit (Slack channel), delete, favorite, and
-each stream's feed, live through htmx polling with the feed's ``since`` cursor."""
+"""Streams: the list (favorites first), add, edit (Slack channel, picked from the
+organisation's Slack as you type), delete, favorite, and each stream's feed, live through
+htmx polling with the feed's ``since`` cursor."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse
 
 from variance.core.events import EventKind
 from variance.core.vocabulary import FavoriteTargetType, StreamType, Visibility
+from variance.web import channels
 from variance.web.deps import DbSession, Posting, User
 from variance.web.layout import chrome
 from variance.web.render import PageRoute, page, validated
 from variance.workspace import favorites, feeds, streams
 from variance.workspace.errors import InvalidInput, WorkspaceError
-from variance.workspace.schemas.streams import StreamCreate, StreamUpdate
+from variance.workspace.schemas.streams import SlackChannel, StreamCreate, StreamUpdate
 from variance.workspace.schemas.tags import FavoriteSet
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 POLL_SECONDS = 2
+CHOICES = 20  # channels listed while typing: the rest narrow down as the name grows
 
 
 @router.get("/")
@@ -28,20 +31,66 @@ def home(user: User, session: DbSession):
     return RedirectResponse(f"/streams/{default}" if default else "/streams", status_code=303)
 
 
-def _list_context(session, user, **extra):
+def _slack_unavailable(request: Request, session, user) -> str | None:
+    return channels.source().unavailable(session, user.principal.org_id, request.app.state.settings)
+
+
+def _list_context(request: Request, session, user, **extra):
     items, _ = streams.list_streams(session, user.principal, 200, None)
-    return chrome(session, user, streams=items, stream_types=list(StreamType), **extra)
+    return chrome(
+        session,
+        user,
+        streams=items,
+        stream_types=list(StreamType),
+        slack_unavailable=_slack_unavailable(request, session, user),
+        **extra,
+    )
 
 
 @router.get("/streams")
 def streams_page(request: Request, user: User, session: DbSession):
-    return page(request, "streams.html", _list_context(session, user, form={}))
+    return page(request, "streams.html", _list_context(request, session, user, form={}))
 
 
-def _channel(channel_id: str, channel_name: str) -> dict | None:
-    if not channel_id.strip():
+@router.get("/slack-channels")
+def channel_choices(request: Request, user: User, session: DbSession, q: Annotated[str, Query(max_length=80)] = ""):
+    """The picker's list: the organisation's channels matching what was typed."""
+    context = {"q": q, "choices": [], "channel_error": None}
+    try:
+        context["choices"] = channels.source().search(
+            session, user.principal.org_id, request.app.state.settings, q, CHOICES
+        )
+    except WorkspaceError as exc:  # Slack refused: say what to do, in place of the list
+        context["channel_error"] = exc
+    return page(request, "channel_picker.html", context, block="choices")
+
+
+@router.get("/slack-channels/pick")
+def pick_channel(
+    request: Request,
+    user: User,
+    id: Annotated[str, Query(max_length=64)] = "",
+    name: Annotated[str, Query(max_length=200)] = "",
+):
+    """The form's channel fields once a channel is picked (no id: no channel)."""
+    channel = validated(SlackChannel, {"id": id, "name": name or id}).model_dump() if id else None
+    return page(request, "channel_picker.html", {"channel": channel, "picked": True}, block="fields")
+
+
+def _channel(request: Request, session, user, channel_id: str, channel_name: str) -> dict | None:
+    """The stream's channel from the form: with Slack connected, one the bot can see (its
+    name as Slack has it); without, taken as given."""
+    channel_id = channel_id.strip()
+    if not channel_id:
         return None
-    return {"id": channel_id.strip(), "name": channel_name.strip() or channel_id.strip()}
+    settings = request.app.state.settings
+    source = channels.source()
+    if source.unavailable(session, user.principal.org_id, settings) is None:
+        found = source.find(session, user.principal.org_id, settings, channel_id)
+        if found is None:
+            raise InvalidInput("slack_channel", "no channel of that id that Variance can see: pick one from the list")
+        return {"id": found.id, "name": f"#{found.name}"}
+    return {"id": channel_id, "name": channel_name.strip() or channel_id}
 
 
 def _selectors(event_types: list[str]) -> list[dict]:
@@ -65,7 +114,12 @@ def create_stream(
     slack_channel_name: Annotated[str, Form(max_length=400)] = "",
     event_type: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
 ):
-    form = {"name": name, "type": type, "visibility": visibility, "slack_channel_id": slack_channel_id}
+    form = {
+        "name": name,
+        "type": type,
+        "visibility": visibility,
+        "slack_channel": {"id": slack_channel_id, "name": slack_channel_name} if slack_channel_id else None,
+    }
     try:
         body = validated(
             StreamCreate,
@@ -73,14 +127,14 @@ def create_stream(
                 "name": name,
                 "type": type,
                 "visibility": visibility,
-                "slack_channel": _channel(slack_channel_id, slack_channel_name),
+                "slack_channel": _channel(request, session, user, slack_channel_id, slack_channel_name),
                 "selectors": _selectors(event_type) if type == StreamType.event_type.value else [],
             },
         )
         with session.begin_nested():
             stream = streams.create_stream(session, user.principal, body)
     except WorkspaceError as exc:
-        context = _list_context(session, user, form=form, error=exc)
+        context = _list_context(request, session, user, form=form, error=exc)
         return page(request, "streams.html", context, status_code=400)
     return RedirectResponse(f"/streams/{stream.id}", status_code=303)
 
@@ -145,10 +199,9 @@ def stream_live(
 
 @router.get("/streams/{stream_id}/edit")
 def edit_page(request: Request, stream_id: str, user: User, session: DbSession):
-    stream = streams.get_writable(session, user.principal, stream_id)
-    return page(
-        request, "stream_edit.html", chrome(session, user, stream=streams.describe(session, user.principal, stream))
-    )
+    stream = streams.describe(session, user.principal, streams.get_writable(session, user.principal, stream_id))
+    context = chrome(session, user, stream=stream, slack_unavailable=_slack_unavailable(request, session, user))
+    return page(request, "stream_edit.html", context)
 
 
 @router.post("/streams/{stream_id}/edit")
@@ -162,12 +215,15 @@ def edit_stream(
     slack_channel_name: Annotated[str, Form(max_length=400)] = "",
 ):
     try:
-        body = validated(StreamUpdate, {"name": name, "slack_channel": _channel(slack_channel_id, slack_channel_name)})
+        channel = _channel(request, session, user, slack_channel_id, slack_channel_name)
+        body = validated(StreamUpdate, {"name": name, "slack_channel": channel})
         with session.begin_nested():
             streams.update_stream(session, user.principal, stream_id, body)
     except WorkspaceError as exc:
         stream = streams.describe(session, user.principal, streams.get_writable(session, user.principal, stream_id))
-        context = chrome(session, user, stream=stream, error=exc)
+        context = chrome(
+            session, user, stream=stream, error=exc, slack_unavailable=_slack_unavailable(request, session, user)
+        )
         return page(request, "stream_edit.html", context, status_code=400)
     return RedirectResponse(f"/streams/{stream_id}", status_code=303)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from variance.api.deps import AdminUser, AppSettings, DbSession
 from variance.api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, responses
+from variance.workspace import connection_calls
 from variance.workspace import connections as service
 from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from variance.workspace.schemas.common import Page
@@ -42,6 +45,45 @@ def list_connections(
 @router.get("/{connection_id}", response_model=ConnectionOut, responses=responses(*_AUTH, NotFound))
 def get_connection(connection_id: str, admin: AdminUser, session: DbSession, settings: AppSettings):
     return service.to_out(service.get_connection(session, admin.org_id, connection_id), settings.public_url)
+
+
+class RejectedCallOut(BaseModel):
+    received_at: datetime
+    message_id: str | None = Field(description="the call's messageId, when it had one")
+    reason: str = Field(description="the field and the rule it broke")
+
+
+class ConnectionCallsOut(BaseModel):
+    connection_id: str
+    last_received_at: datetime | None = Field(description="the last call accepted or rejected; null: none in 2 days")
+    accepted_last_hour: int
+    rejected_last_hour: int
+    accepted_last_day: int
+    rejected_last_day: int
+    rejections: list[RejectedCallOut] = Field(description="the latest rejected calls, newest first")
+
+
+@router.get("/{connection_id}/calls", response_model=ConnectionCallsOut, responses=responses(*_AUTH, NotFound))
+def get_connection_calls(connection_id: str, request: Request, admin: AdminUser, session: DbSession):
+    """The connection's recent calls, as its Integrations page shows them: counted as the API
+    accepts them and written every few seconds (so within 5 s across API processes)."""
+    service.get_connection(session, admin.org_id, connection_id)
+    connection_calls.flush_pending(request.app.state)
+    found = connection_calls.health(session, admin.org_id, connection_id=connection_id).get(connection_id)
+    if found is None:
+        return ConnectionCallsOut(
+            connection_id=connection_id, last_received_at=None, accepted_last_hour=0, rejected_last_hour=0,
+            accepted_last_day=0, rejected_last_day=0, rejections=[],
+        )  # fmt: skip
+    return ConnectionCallsOut(
+        connection_id=connection_id,
+        last_received_at=found.last_received_at,
+        accepted_last_hour=found.accepted_hour,
+        rejected_last_hour=found.rejected_hour,
+        accepted_last_day=found.accepted_day,
+        rejected_last_day=found.rejected_day,
+        rejections=[RejectedCallOut(**r.__dict__) for r in found.rejections],
+    )
 
 
 @router.patch(

@@ -7,12 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from variance.api.deps import CurrentUser, DbSession
-from variance.api.errors import InvalidInput, NotFound, Unauthorized, responses
+from variance.api.deps import AdminUser, AppSettings, CurrentUser, DbSession
+from variance.api.errors import Forbidden, InvalidInput, NotFound, Unauthorized, responses
 from variance.core.events import EventKind
+from variance.core.settings import WarehouseTarget
+from variance.workspace import contact_deletion
 from variance.workspace import entities as service
 from variance.workspace.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from variance.workspace.schemas.common import Page
+from variance.workspace.schemas.contact_deletion import ContactDeletionOut
 from variance.workspace.schemas.entities import AccountOut, ContactOut, EntitySort, EventTypeOut
 
 router = APIRouter(tags=["accounts and contacts"])
@@ -53,6 +56,21 @@ def list_contacts(
 @router.get("/v1/contacts/{contact_id:path}", response_model=ContactOut, responses=responses(Unauthorized, NotFound))
 def get_contact(contact_id: str, principal: CurrentUser, session: DbSession):
     return service.get_contact(session, principal.org_id, contact_id)
+
+
+@router.delete(
+    "/v1/contacts/{contact_id:path}",
+    status_code=202,
+    response_model=ContactDeletionOut,
+    responses=responses(Unauthorized, Forbidden, NotFound),
+)
+def delete_contact(contact_id: str, admin: AdminUser, session: DbSession, settings: AppSettings):
+    """Delete a contact's data on request (admins): removed from the app now, from the
+    warehouse by the next lake rewrite or BigQuery build, from milestone counts at the
+    pipeline's next start; `later` says so, and what cannot be taken back. Asking again
+    answers the same request (`already_requested`)."""
+    lake_dir = settings.lake_dir if settings.warehouse == WarehouseTarget.local else None
+    return contact_deletion.delete_contact(session, admin, contact_id, lake_dir=lake_dir)
 
 
 @router.get("/v1/accounts", response_model=Page[AccountOut], responses=_ERRORS)

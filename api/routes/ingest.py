@@ -17,6 +17,7 @@ from variance.api.responses import JsonResponse
 from variance.api.schemas.ingest import CALL_MODELS, Batch, IngestResponse
 from variance.clients.pubsub import PublishUnavailable
 from variance.core.segment import MAX_BATCH_BYTES, MAX_CALL_BYTES, SpecError, loads_untrusted
+from variance.workspace import connection_calls
 
 router = APIRouter(tags=["ingestion"])
 _ERRORS = responses(InvalidInput, Unauthorized, PayloadTooLarge, Unavailable)
@@ -60,6 +61,7 @@ async def _publish(request: Request, prepared: Prepared) -> JsonResponse:
     except PublishUnavailable as exc:
         error = Unavailable(f"events were not accepted, retry: {exc}")
         return JsonResponse(error_body(error), status_code=503, headers={"Retry-After": "1"})
+    connection_calls.note_published(request.app.state, prepared)  # counted in memory, written every few seconds
     response = IngestResponse(
         accepted=prepared.accepted,
         rejected=[

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 import httpx
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from variance.api.deps import AdminUser, AppSettings, CurrentUser, DbSession
 from variance.api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable, responses
@@ -24,6 +25,7 @@ from variance.clients.slack import failure_of, signature_valid, web_client
 from variance.core.settings import Settings
 from variance.slack import callbacks, channels, install
 from variance.slack.tokens import OrgToken, TokenCipher, token_for
+from variance.web import channels as web_channels
 from variance.workspace import streams as stream_service
 from variance.workspace.schemas.streams import SlackChannel, StreamOut
 
@@ -97,6 +99,36 @@ def _directory(settings: Settings) -> channels.ChannelDirectory:
             lambda token: web_client(token.token, settings.slack_api_url)
         )
     return directory
+
+
+class _PickerChannels:
+    """The web app's channel picker over the same cached directory as the API's autocomplete."""
+
+    def unavailable(self, session: Session, org_id: str, settings: Settings) -> str | None:
+        token = token_for(session, org_id, settings)
+        if token is None:
+            return "Slack is not connected for this organisation"
+        if token.revoked:
+            return "Slack was disconnected for this organisation: an admin can install it again"
+        return None
+
+    def search(
+        self, session: Session, org_id: str, settings: Settings, query: str, limit: int
+    ) -> list[web_channels.ChannelChoice]:
+        token = token_for(session, org_id, settings)
+        if token is None or token.revoked:
+            return []
+        return [web_channels.ChannelChoice(**c.__dict__) for c in _directory(settings).search(token, query, limit)]
+
+    def find(
+        self, session: Session, org_id: str, settings: Settings, channel_id: str
+    ) -> web_channels.ChannelChoice | None:
+        token = token_for(session, org_id, settings)
+        found = _directory(settings).find(token, channel_id) if token is not None and not token.revoked else None
+        return web_channels.ChannelChoice(**found.__dict__) if found is not None else None
+
+
+web_channels.use(_PickerChannels())
 
 
 def _as_workspace_error(exc: Exception) -> Exception:

@@ -162,6 +162,22 @@ def route(config: OrgConfig, event: SignalEvent, ack_id: str | None) -> list[tup
 # -- keys with milestone states (contacts and accounts) ----------------------------------------
 
 
+def settle_step(lateness_us: int) -> int:
+    """How far a key's settled time may trail its newest arrival, and how coarsely it
+    forgets old events: an eighth of the lateness (at least a millisecond)."""
+    return max(lateness_us // 8, 1000)
+
+
+def prune_due(oldest: int | None, lateness_us: int) -> int | None:
+    """When a key keeping events from ``oldest`` on may forget the oldest: just after it
+    leaves the lateness, rounded up to a settle step, so that one timer firing forgets a
+    slice of events rather than one (state stays within 9/8 of the lateness)."""
+    if oldest is None:
+        return None
+    step = settle_step(lateness_us)
+    return -(-(oldest + lateness_us + 1) // step) * step
+
+
 @dataclass
 class _MilestoneKey:
     """What contact and account keys share: milestone states of one entity, advanced in
@@ -174,6 +190,8 @@ class _MilestoneKey:
     as_of: int | None = None
     states: dict[str, MilestoneState] = field(default_factory=dict)
     definitions: dict[str, tuple] = field(default_factory=dict)
+    # the newest arrival this key's timer is to settle it to (see ``arrived``)
+    settle_at: int | None = None
 
     def _configure(self, config: OrgConfig) -> None:
         """Drop states of milestones deleted or redefined (a Rebuild brings the new one)."""
@@ -216,19 +234,44 @@ class _MilestoneKey:
         first = min(due)
         return None if cap is not None and first > cap else first
 
-    def timer_at(self, event_time: int | None, cap: int | None = None) -> int | None:
-        """When this key's event-time timer should fire next (see ComputeSignals)."""
-        candidates = [self.next_due(cap)]
-        newer = event_time is not None and (self.as_of is None or event_time > self.as_of)
-        if newer and (cap is None or event_time <= cap):  # type: ignore[operator]
-            candidates.append(event_time)
+    def arrived(self, event_time: int, cap: int | None = None) -> None:
+        """An arrival well past the time this key is settled to asks for a timer at its
+        time, so that lateness is judged against a recent time.
+
+        "Well past" is more than a settle step (an eighth of the lateness): on Beam's local
+        runner every timer firing is a bundle of its own, and a firing per arrival halved
+        the sustained rate (measured). So an event is late when it is more than the
+        lateness behind a time at most a step before this key's newest arrival."""
+        if cap is not None and event_time > cap:
+            return
+        if self.as_of is not None and event_time <= self.as_of + settle_step(self.lateness_us):
+            return
+        if self.settle_at is None or event_time > self.settle_at:
+            self.settle_at = event_time
+
+    def timer_at(self, cap: int | None = None) -> int | None:
+        """When this key's event-time timer should fire next (see ComputeSignals): at the
+        next milestone change, at the arrival to settle to, and when its oldest kept event
+        leaves the lateness. A batch (``cap``) keeps nothing once it ends: no pruning."""
+        candidates = [self.next_due(cap), self.settle_at]
+        if cap is None:
+            candidates.append(self.prune_due())
         due = [c for c in candidates if c is not None]
         return min(due) if due else None
+
+    def prune_due(self) -> int | None:
+        return prune_due(self._oldest(), self.lateness_us)
+
+    def _oldest(self) -> int | None:
+        """The event time of the oldest event this key keeps for corrections."""
+        return None
 
     def advance(self, config: OrgConfig, as_of_us: int, source: str, now: int) -> list[Row]:
         """The milestone changes up to ``as_of_us`` (and their stream matches)."""
         self._configure(config)
         self.as_of = as_of_us if self.as_of is None else max(self.as_of, as_of_us)
+        if self.settle_at is not None and self.settle_at <= self.as_of:
+            self.settle_at = None
         rows: list[Row] = []
         for milestone_id, state in sorted(self.states.items()):
             due = state.next_due_us()
@@ -500,6 +543,9 @@ class ContactKey(_MilestoneKey):
                     rows += self.rematch(config, message_id, entry, now)
         return rows, out
 
+    def _oldest(self) -> int | None:
+        return min((e.event_time for e in self.entries.values()), default=None)
+
     def _prune(self) -> None:
         if self.as_of is None:
             return
@@ -513,7 +559,7 @@ class ContactKey(_MilestoneKey):
             self.org_id,
             self.entity,
             self.lateness_us,
-            self.as_of,
+            (self.as_of, self.settle_at),
             {m: s.to_state() for m, s in self.states.items()},
             self.definitions,
             self.accounts.items(),
@@ -536,8 +582,8 @@ class ContactKey(_MilestoneKey):
 
     @classmethod
     def from_state(cls, data: tuple) -> ContactKey:
-        _, org_id, entity, lateness_us, as_of, states, definitions, links, entries = data
-        key = cls(org_id, entity, _CONTACT, lateness_us, as_of)
+        _, org_id, entity, lateness_us, (as_of, settle_at), states, definitions, links, entries = data
+        key = cls(org_id, entity, _CONTACT, lateness_us, as_of, settle_at=settle_at)
         key.states = {m: MilestoneState.from_state(s) for m, s in states.items()}
         key.definitions = dict(definitions)
         for t, value, tiebreak in links:
@@ -567,6 +613,9 @@ class AccountKey(_MilestoneKey):
             self._count(config, message.milestones, message.event_time, message.present)
         self.counts[item] = (message.version, message.present, message.event_time, message.milestones)
 
+    def _oldest(self) -> int | None:
+        return min((held[2] for held in self.counts.values()), default=None)
+
     def _prune(self) -> None:
         if self.as_of is None:
             return
@@ -580,7 +629,7 @@ class AccountKey(_MilestoneKey):
             self.org_id,
             self.entity,
             self.lateness_us,
-            self.as_of,
+            (self.as_of, self.settle_at),
             {m: s.to_state() for m, s in self.states.items()},
             self.definitions,
             self.counts,
@@ -588,8 +637,8 @@ class AccountKey(_MilestoneKey):
 
     @classmethod
     def from_state(cls, data: tuple) -> AccountKey:
-        _, org_id, entity, lateness_us, as_of, states, definitions, counts = data
-        key = cls(org_id, entity, EntityType.account.value, lateness_us, as_of)
+        _, org_id, entity, lateness_us, (as_of, settle_at), states, definitions, counts = data
+        key = cls(org_id, entity, EntityType.account.value, lateness_us, as_of, settle_at=settle_at)
         key.states = {m: MilestoneState.from_state(s) for m, s in states.items()}
         key.definitions = dict(definitions)
         key.counts = dict(counts)
@@ -645,11 +694,13 @@ class AnonymousKey:
             entry[1], entry[2] = target, version
         return out
 
-    def prune_before(self, horizon_us: int) -> int | None:
-        """Forget events a link can no longer move; returns the earliest left."""
+    def prune_before(self, horizon_us: int) -> None:
+        """Forget events a link can no longer move."""
         for message_id in [m for m, e in self.entries.items() if e[0] < horizon_us]:
             del self.entries[message_id]
-        return min((e[0] for e in self.entries.values()), default=None)
+
+    def prune_due(self) -> int | None:
+        return prune_due(min((e[0] for e in self.entries.values()), default=None), self.lateness_us)
 
     def to_state(self) -> tuple:
         return (

@@ -89,6 +89,20 @@ resource "google_cloud_run_v2_service" "api" {
           }
         }
       }
+      env {
+        # Not a secret (Slack puts it in every authorize URL); empty turns "Add to Slack" off.
+        name  = "VARIANCE_SLACK_CLIENT_ID"
+        value = var.slack_client_id
+      }
+      env {
+        name = "VARIANCE_SLACK_CLIENT_SECRET"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.slack_client_secret.secret_id
+            version = "latest"
+          }
+        }
+      }
 
       startup_probe {
         initial_delay_seconds = 2
@@ -170,6 +184,15 @@ resource "google_cloud_run_v2_service" "slack_sender" {
         value = local.api_public_url
       }
       env {
+        # Slack's dead letters join the pipeline's in the warehouse's dead_letters table.
+        name  = "VARIANCE_WAREHOUSE"
+        value = "bigquery"
+      }
+      env {
+        name  = "VARIANCE_BIGQUERY_DATASET"
+        value = google_bigquery_dataset.warehouse.dataset_id
+      }
+      env {
         name = "VARIANCE_DATABASE_URL"
         value_source {
           secret_key_ref {
@@ -209,5 +232,6 @@ resource "google_cloud_run_v2_service" "slack_sender" {
   depends_on = [
     terraform_data.migrate,
     google_secret_manager_secret_iam_member.reader,
+    google_bigquery_dataset_iam_member.slack_warehouse_editor,
   ]
 }

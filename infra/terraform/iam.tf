@@ -11,7 +11,7 @@ locals {
   sa = { for k, v in google_service_account.component : k => "serviceAccount:${v.email}" }
 }
 
-# -- API: publish to the topic, read its three secrets.
+# -- API: publish to the topic, read its four secrets.
 resource "google_pubsub_topic_iam_member" "api_publisher" {
   topic  = google_pubsub_topic.events.id
   role   = "roles/pubsub.publisher"
@@ -77,12 +77,22 @@ resource "google_project_iam_member" "dbt_job_user" {
   member  = local.sa.dbt
 }
 
+# -- Slack sender: its dead letters (stage slack) go to the warehouse's dead_letters table
+# by streaming inserts, which need bigquery.tables.updateData on the dataset and no query
+# job, so no roles/bigquery.jobUser.
+resource "google_bigquery_dataset_iam_member" "slack_warehouse_editor" {
+  dataset_id = google_bigquery_dataset.warehouse.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = local.sa.slack
+}
+
 # -- Secrets, per secret: who reads which.
 locals {
   secret_readers = {
     api_database_url      = { secret = google_secret_manager_secret.database_url.id, member = local.sa.api }
     api_token_key         = { secret = google_secret_manager_secret.token_key.id, member = local.sa.api }
     api_slack_signing     = { secret = google_secret_manager_secret.slack_signing_secret.id, member = local.sa.api }
+    api_slack_client      = { secret = google_secret_manager_secret.slack_client_secret.id, member = local.sa.api }
     migrate_database_url  = { secret = google_secret_manager_secret.database_url.id, member = local.sa.migrate }
     pipeline_database_url = { secret = google_secret_manager_secret.database_url.id, member = local.sa.pipeline }
     slack_database_url    = { secret = google_secret_manager_secret.database_url.id, member = local.sa.slack }

@@ -1,6 +1,7 @@
 # Secrets. The database password and the token-encryption key are generated here (so they
-# are in Terraform state: keep the state bucket private); the Slack signing secret comes
-# from the Slack app's settings page and is added by hand (infra/README.md, step 4).
+# are in Terraform state: keep the state bucket private); the Slack signing secret and the
+# Slack app's client secret come from the Slack app's settings page and are added by hand
+# (infra/README.md, step 4), so they are never in Terraform state.
 resource "random_password" "database" {
   length  = 40
   special = false # it goes into a URL
@@ -74,6 +75,23 @@ resource "google_secret_manager_secret_version" "token_key" {
 
 resource "google_secret_manager_secret" "slack_signing_secret" {
   secret_id = "${var.name_prefix}-slack-signing-secret"
+  labels    = local.labels
+
+  replication {
+    user_managed {
+      replicas {
+        location = var.region
+      }
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The Slack app's client secret, for the "Add to Slack" exchange (oauth.v2.access); only
+# the API reads it.
+resource "google_secret_manager_secret" "slack_client_secret" {
+  secret_id = "${var.name_prefix}-slack-client-secret"
   labels    = local.labels
 
   replication {

@@ -82,6 +82,17 @@ variable "public_url" {
   }
 }
 
+variable "slack_client_id" {
+  description = "Client ID of the Slack app (Basic Information > App Credentials) for \"Add to Slack\"; empty leaves the install flow off (a single-team bot token can still post)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([0-9]+\\.[0-9]+)?$", var.slack_client_id))
+    error_message = "slack_client_id must be empty or a Slack client ID: digits, a dot, digits (e.g. 1234567890.1234567890123)."
+  }
+}
+
 variable "api_min_instances" {
   description = "Cloud Run minimum instances of the API (1 or more keeps ingestion free of cold starts)."
   type        = number

@@ -36,14 +36,14 @@ class WriteToLocalWarehouse(beam.DoFn):
         self.writer = shared_writer(LAKE, self.lake_dir, self._new_writer)
 
     def _new_writer(self) -> LakeWriter:
-        from variance.warehouse.local import LakeWriter
+        from variance.pipelines.sinks.lake import StreamingLakeWriter
 
         on_durable = None
         if self.settings is not None:
             from variance.pipelines.sources.local_pubsub import Lease
 
             on_durable = Lease.of(self.settings).acknowledge
-        return LakeWriter(Path(self.lake_dir), on_durable=on_durable)
+        return StreamingLakeWriter(Path(self.lake_dir), on_durable=on_durable)
 
     def start_bundle(self):
         self.rows: list[Row] = []
@@ -58,8 +58,7 @@ class WriteToLocalWarehouse(beam.DoFn):
 
     def finish_bundle(self):
         if self.rows or self.tokens:
-            for table, row in self.rows:
-                progress.add(table)
+            for table, row in self.rows:  # the writer counts rows once they are durable
                 if table == WarehouseTable.events:
                     progress.observe_event_time(row["received_at"])
             self.writer.append(self.rows, self.tokens)

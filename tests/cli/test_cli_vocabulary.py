@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from variance.cli.common import CliError
 from variance.cli.main import app
 from variance.core.events import EventKind
-from variance.core.vocabulary import AccountMapping, EntityType, Role, StreamType, Visibility
+from variance.core.vocabulary import AccountMapping, EntityType, Role, Stage, StreamType, Visibility
 from variance.stack.processes import run_cli
 
 # Every option that takes a vocabulary word, and its enum: a new one belongs here.
@@ -30,6 +30,8 @@ TYPED = {
     ("views", "create", "--entity"): EntityType,
     ("views", "create", "--visibility"): Visibility,
     ("views", "list", "--entity"): EntityType,
+    ("dead-letters", "list", "--stage"): Stage,
+    ("dead-letters", "replay", "--stage"): Stage,
 }
 
 

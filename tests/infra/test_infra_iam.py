@@ -15,6 +15,7 @@ EXPECTED = {
     ("api", "roles/secretmanager.secretAccessor", "google_secret_manager_secret.database_url"),
     ("api", "roles/secretmanager.secretAccessor", "google_secret_manager_secret.token_key"),
     ("api", "roles/secretmanager.secretAccessor", "google_secret_manager_secret.slack_signing_secret"),
+    ("api", "roles/secretmanager.secretAccessor", "google_secret_manager_secret.slack_client_secret"),
     ("migrate", "roles/secretmanager.secretAccessor", "google_secret_manager_secret.database_url"),
     ("pipeline", "roles/pubsub.subscriber", "google_pubsub_subscription.pipeline"),
     ("pipeline", "roles/pubsub.viewer", "google_pubsub_subscription.pipeline"),
@@ -28,6 +29,7 @@ EXPECTED = {
     ("dbt", "roles/bigquery.jobUser", "project"),
     ("slack", "roles/secretmanager.secretAccessor", "google_secret_manager_secret.database_url"),
     ("slack", "roles/secretmanager.secretAccessor", "google_secret_manager_secret.token_key"),
+    ("slack", "roles/bigquery.dataEditor", "google_bigquery_dataset.warehouse"),  # its dead letters
     ("scheduler", "roles/run.invoker", "google_cloud_run_v2_job.dbt"),
     ("allUsers", "roles/run.invoker", "google_cloud_run_v2_service.api"),
 }
@@ -101,3 +103,50 @@ def test_readme_lists_exactly_these_roles():
         if len(cells) == 3 and cells[1].startswith("roles/"):
             rows.add((cells[0], cells[1], cells[2]))
     assert rows == EXPECTED
+
+
+def _address(expr: str) -> str:
+    """``${google_x.name.attribute}`` -> ``google_x.name``."""
+    match = re.fullmatch(r"\$\{(google_[a-z0-9_]+\.[a-z_]+)\.[a-z_]+\}", expr)
+    assert match, expr
+    return match.group(1)
+
+
+def _containers(terraform):
+    """(component, container) of every Cloud Run service and job."""
+    for kind in ("google_cloud_run_v2_service", "google_cloud_run_v2_job"):
+        for body in terraform.of_type(kind).values():
+            template = body["template"][0]
+            template = template.get("template", [template])[0]
+            component = re.fullmatch(
+                r'\$\{google_service_account\.component\["([a-z]+)"\]\.email\}', template["service_account"]
+            )
+            assert component, template["service_account"]
+            for container in template["containers"]:
+                yield component.group(1), container
+
+
+def test_every_secret_a_container_reads_is_granted_to_its_account(terraform):
+    """A secret in a service's environment that its account cannot read stops the revision
+    from starting; one it can read but no container uses is a grant too many."""
+    read = set()
+    for component, container in _containers(terraform):
+        for env in container.get("env", []):
+            if "value_source" in env:
+                secret = env["value_source"][0]["secret_key_ref"][0]["secret"]
+                read.add((component, "roles/secretmanager.secretAccessor", _address(secret)))
+    read.add(
+        ("pipeline", "roles/secretmanager.secretAccessor", "google_secret_manager_secret.database_url")
+    )  # launch.py
+    granted = {g for g in _grants(terraform) if g[1] == "roles/secretmanager.secretAccessor"}
+    assert read == granted
+    assert ("api", "roles/secretmanager.secretAccessor", "google_secret_manager_secret.slack_client_secret") in read
+
+
+def test_the_slack_sender_may_write_the_dataset_it_writes_its_dead_letters_to(terraform):
+    env = {e["name"]: e for e in dict(_containers(terraform))["slack"].get("env", [])}
+    dataset = _address(env["VARIANCE_BIGQUERY_DATASET"]["value"])
+    bigquery = {(r, t) for m, r, t in _grants(terraform) if m == "slack" and r.startswith("roles/bigquery.")}
+    # streaming inserts only: no query or load job, so no project-level jobUser
+    assert bigquery == {("roles/bigquery.dataEditor", dataset)}
+    assert dataset == "google_bigquery_dataset.warehouse"

@@ -164,6 +164,57 @@ def test_api_on_cloud_run(terraform):
     assert "terraform_data.migrate" in " ".join(api["depends_on"])  # migrations first
 
 
+def _secret(env: dict[str, dict], name: str) -> str:
+    """The Secret Manager secret an environment variable reads (never a literal value)."""
+    assert "value" not in env[name], f"{name} must come from Secret Manager"
+    ref = env[name]["value_source"][0]["secret_key_ref"][0]
+    assert ref["version"] == "latest"
+    return ref["secret"]
+
+
+def test_api_gets_the_slack_app_credentials(terraform):
+    env = _env(terraform.resource("google_cloud_run_v2_service.api")["template"][0]["containers"][0])
+    assert env["VARIANCE_SLACK_CLIENT_ID"]["value"] == "${var.slack_client_id}"  # public: in every authorize URL
+    assert (
+        _secret(env, "VARIANCE_SLACK_CLIENT_SECRET") == "${google_secret_manager_secret.slack_client_secret.secret_id}"
+    )
+    assert _secret(env, "VARIANCE_SLACK_SIGNING_SECRET") == (
+        "${google_secret_manager_secret.slack_signing_secret.secret_id}"
+    )
+    assert _secret(env, "VARIANCE_TOKEN_ENCRYPTION_KEY") == "${google_secret_manager_secret.token_key.secret_id}"
+    # Slack's secrets are added by hand (infra/README.md step 4): none is in Terraform state.
+    versions = set(terraform.of_type("google_secret_manager_secret_version"))
+    assert versions == {"database_password", "database_url", "token_key"}
+    variable = terraform.variables["slack_client_id"]
+    assert variable["default"] == "" and variable["type"] == "string"
+
+
+def test_slack_client_id_accepts_slack_ids_or_nothing(terraform):
+    condition = terraform.variables["slack_client_id"]["validation"][0]["condition"]
+    pattern = re.search(r'regex\("(.+)", var\.slack_client_id\)', condition).group(1).replace("\\\\", "\\")
+    assert [bool(re.fullmatch(pattern, v)) for v in ("", "1234567890.1234567890123", "abc", "12345")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_slack_sender_has_the_warehouse_settings(terraform):
+    from variance.core.settings import Settings, WarehouseTarget
+
+    sender = terraform.resource("google_cloud_run_v2_service.slack_sender")
+    env = _env(sender["template"][0]["containers"][0])
+    assert env["VARIANCE_WAREHOUSE"]["value"] == "bigquery"
+    assert Settings(VARIANCE_WAREHOUSE=env["VARIANCE_WAREHOUSE"]["value"]).warehouse == WarehouseTarget.bigquery
+    assert env["VARIANCE_BIGQUERY_DATASET"]["value"] == "${google_bigquery_dataset.warehouse.dataset_id}"
+    assert env["GOOGLE_CLOUD_PROJECT"]["value"] == "${var.project_id}"
+    assert _secret(env, "VARIANCE_DATABASE_URL") == "${google_secret_manager_secret.database_url.secret_id}"
+    assert _secret(env, "VARIANCE_TOKEN_ENCRYPTION_KEY") == "${google_secret_manager_secret.token_key.secret_id}"
+    # its BigQuery grant exists before a revision can write a dead letter
+    assert "${google_bigquery_dataset_iam_member.slack_warehouse_editor}" in sender["depends_on"]
+
+
 def test_migrations_run_before_a_new_revision(terraform):
     job = terraform.resource("google_cloud_run_v2_job.migrate")
     assert job["template"][0]["template"][0]["containers"][0]["args"] == ["db-upgrade"]

@@ -89,3 +89,46 @@ def test_the_demo_workspace(env):
     assert workspace.streams["Pricing"]["type"] == "event_type"
     [follow] = workspace.follows
     assert FollowResult.model_validate(follow).follows[0].stream_id == workspace.streams["Acme watch"]["id"]
+
+
+def test_the_showcase_workspace_is_what_the_cli_lists(env):
+    from variance.samples.workspace import SELLER, showcase_workspace
+
+    workspace = showcase_workspace(env, ["acme", "globex"])
+    o = workspace.org_id
+    seller = workspace.users[SELLER[0]]
+    assert seller["role"] == "member"
+    assert [(m["name"], m["threshold"], m["window"]) for m in cli(env, "milestones", "list", "--org", o)] == [
+        ("PQL", 5, "7d"),
+        ("Onboarded", 3, None),
+    ]
+    follows = cli(env, "follows", "list", "--org", o, "--stream", seller["default_stream_id"], "--user", seller["id"])
+    assert sorted(f["entity_id"] for f in follows) == ["acme", "globex"]
+    upgrades = workspace.streams["Upgrades"]
+    assert (upgrades["type"], upgrades["visibility"], upgrades["slack_channel"]["name"]) == (
+        "event_type",
+        "team",
+        "#upgrades",
+    )
+    [tag] = cli(env, "tags", "list", "--org", o)
+    assert (tag["name"], tag["id"]) == ("Enterprise", workspace.tags["Enterprise"]["id"])
+    # the admin's team view is in the seller's sidebar too
+    [view] = cli(env, "views", "list", "--org", o, "--user", seller["id"])
+    assert (view["name"], view["visibility"]) == ("Enterprise PQLs", "team")
+    assert view["definition"]["conditions"][0] == {"type": "tag", "tag_id": tag["id"], "has": True}
+
+
+def test_a_password_set_here_signs_the_user_in(env):
+    from variance.appdb.session import make_engine, session_factory
+    from variance.core.settings import Settings
+    from variance.workspace import sign_in
+
+    workspace = Workspace.create(env, "Acme", admin_email="ada@acme.com")
+    workspace.set_password("Ada@Acme.com", "correct horse battery")
+    with pytest.raises(ValueError, match=r"email: no user 'nobody@acme\.com'"):
+        workspace.set_password("nobody@acme.com", "correct horse battery")
+    engine = make_engine(Settings(**env).resolved_database_url)
+    with session_factory(engine)() as session, session.begin():
+        assert sign_in.sign_in(session, "ada@acme.com", "wrong password!") is None
+        assert sign_in.sign_in(session, "ada@acme.com", "correct horse battery").principal.role == "admin"
+    engine.dispose()

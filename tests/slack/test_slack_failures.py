@@ -5,6 +5,7 @@ posted again once the status recovers. A kill between claim and post never posts
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from variance.appdb.models import SlackOutboxRow, SlackStreamStatus
 from variance.appdb.types import utcnow
 from variance.core.vocabulary import SlackDelivery
 from variance.slack import outbox
+from variance.slack.sender import StepReport
 
 
 def rows(setup) -> dict[str, tuple[str, str | None]]:
@@ -66,6 +68,37 @@ def test_dead_letters_are_posted_again_when_the_status_recovers(slack_setup, fak
     assert (recovered.status, recovered.error) == ("ok", None) and recovered.since > since
 
 
+def attempt(setup, sender) -> tuple[StepReport, SlackOutboxRow]:
+    """One step of ``sender`` as soon as the outbox's only row is due, and that row after it.
+
+    A backoff ends at a time of the wall clock, so the wait is for that condition (bounded
+    generously for a busy machine), never for a fixed time: however slowly the machine
+    runs, each call is exactly one attempt."""
+    deadline = time.monotonic() + 120
+    while True:
+        with setup.sessions() as session:
+            if outbox.due(session, utcnow(), limit=1):
+                break
+        assert time.monotonic() < deadline, "the outbox row never became due"
+        time.sleep(0.01)
+    report = sender.step()
+    with setup.sessions() as session:
+        row = session.scalars(select(SlackOutboxRow).order_by(SlackOutboxRow.created_at.desc())).first()
+        session.expunge(row)
+    return report, row
+
+
+def backed_off(setup, sender, delay_s: float) -> SlackOutboxRow:
+    """One failing attempt; the row must be pending again ``delay_s`` after it."""
+    before = utcnow()
+    report, row = attempt(setup, sender)
+    after = utcnow()
+    assert (report.retried, report.posted, report.dead) == (1, 0, 0)
+    assert (row.state, row.last_error) == ("pending", "internal_error")
+    assert before + timedelta(seconds=delay_s) <= row.next_attempt_at <= after + timedelta(seconds=delay_s)
+    return row
+
+
 def test_transient_errors_are_retried_with_backoff_then_become_dead_letters(make_setup, fake_slack):
     setup = make_setup(
         VARIANCE_SLACK_TOKEN="xoxb-fake-token",
@@ -73,22 +106,42 @@ def test_transient_errors_are_retried_with_backoff_then_become_dead_letters(make
         VARIANCE_SLACK_API_URL=fake_slack.url,
         VARIANCE_SLACK_MAX_ATTEMPTS="3",
     )
+    # The sender's own clock stands still: its channel bucket (a burst of 3) lets exactly
+    # the three attempts through and no probe starts, whatever the machine's speed.
+    still = lambda: 0.0  # noqa: E731
+
+    def posts() -> int:
+        return [m for m, _ in fake_slack.calls].count("chat.postMessage")
+
     fake_slack.fail("internal_error", status=500, times=2)
     setup.record(entry(setup, "m1"))
-    sender = setup.sender(backoff_s=0.05, client_retries=0)
-    report = sender.drain()
-    assert (report.retried, report.posted) == (2, 1)  # two failures, backed off, then posted
+    sender = setup.sender(backoff_s=0.05, client_retries=0, clock=still)
+    assert backed_off(setup, sender, 0.05).attempts == 1  # the backoff doubles after each failure
+    assert backed_off(setup, sender, 0.10).attempts == 2
+    report, row = attempt(setup, sender)
+    assert (report.retried, report.posted, report.dead) == (0, 1, 0)  # two failures, backed off, then posted
+    assert (row.state, row.attempts) == ("sent", 2)
+    assert posts() == 3 and len(fake_slack.messages) == 1
     assert rows(setup) == {"m1": ("sent", None)}
 
     letters = []
     fake_slack.fail("internal_error", status=503)
     setup.record(entry(setup, "m2"))
-    report = setup.sender(backoff_s=0.05, client_retries=0, on_dead=letters.extend).drain()
-    assert (report.retried, report.dead) == (2, 1)
+    sender = setup.sender(backoff_s=0.05, client_retries=0, on_dead=letters.extend, clock=still)
+    backed_off(setup, sender, 0.05)
+    backed_off(setup, sender, 0.10)
+    assert letters == []
+    report, row = attempt(setup, sender)
+    assert (report.retried, report.posted, report.dead) == (0, 0, 1)
+    assert row.state == "dead"
+    assert posts() == 6  # the third attempt was the last
     assert rows(setup)["m2"] == ("dead", "internal_error after 3 attempts")
     assert [letter["reason"] for letter in letters] == ["internal_error after 3 attempts"]
     failed = status(setup)
     assert (failed.status, failed.error) == ("error", "internal_error")
+    with setup.sessions() as session:  # nothing is left to try, now or later
+        assert outbox.due(session, utcnow() + timedelta(days=1)) == []
+    assert sender.step() == StepReport() and posts() == 6
 
 
 def test_a_message_slack_refuses_is_a_dead_letter_and_the_stream_stays_ok(slack_setup, fake_slack):

@@ -73,6 +73,23 @@ def test_without_a_token_the_outbox_file_holds_exactly_the_payload(make_setup):
     assert states(setup) == {"m1": SlackDelivery.sent, "m2": SlackDelivery.sent}
 
 
+def test_without_a_token_a_burst_past_the_digest_threshold_is_one_digest_line(make_setup):
+    setup = make_setup(VARIANCE_SLACK_DIGEST_AFTER="3")
+    setup.record(*(entry(setup, f"m{i}") for i in range(5)))
+    report = setup.sender().drain()
+    assert (report.posted, report.rows_done) == (1, 5)
+    [line] = [json.loads(line) for line in setup.settings.outbox_path.read_text().splitlines()]
+    assert line["message_ids"] == [f"m{i}" for i in range(5)]
+    assert line["text"] == line["payload"]["text"]
+    assert "5" in line["text"]
+    assert states(setup) == {f"m{i}": SlackDelivery.digested for i in range(5)}
+    # at or under the threshold, one line per match
+    setup.record(*(entry(setup, f"n{i}") for i in range(3)))
+    setup.sender().drain()
+    lines = [json.loads(line) for line in setup.settings.outbox_path.read_text().splitlines()]
+    assert [x["message_ids"] for x in lines[1:]] == [["n0"], ["n1"], ["n2"]]
+
+
 def test_the_single_team_token_posts_only_for_the_organisation_named_beside_it(make_setup, fake_slack):
     setup = make_setup(
         VARIANCE_SLACK_TOKEN="xoxb-fake-token",

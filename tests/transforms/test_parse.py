@@ -86,3 +86,49 @@ def test_good_and_bad_messages():
             equal_to([(DEAD_LETTERS, "parse", "m6", "data must be a JSON object")]),
             label="dead letters",
         )
+
+
+def _known(org_id: str, connection_id: str) -> bool:
+    return (org_id, connection_id) == ("org_a", "con_1")
+
+
+def test_messages_that_did_not_come_through_the_api_are_dead_letters_naming_why():
+    big = dict(GOOD, messageId="m3", properties={"blob": "x" * 40_000})
+    messages = [
+        ReceivedMessage(json.dumps(GOOD).encode(), dict(ATTRS), None),
+        ReceivedMessage(
+            json.dumps(dict(GOOD, messageId="m2")).encode(), dict(ATTRS, message_id="m2", org_id="org_x"), None
+        ),
+        ReceivedMessage(json.dumps(big).encode(), dict(ATTRS, message_id="m3"), None),
+        ReceivedMessage(
+            json.dumps(dict(GOOD, messageId="m4")).encode(), dict(ATTRS, message_id="m4", event_time="soon"), None
+        ),
+    ]
+    size = len(json.dumps(big).encode())
+    with batch_pipeline() as p:
+        out = p | beam.Create(messages) | ParseMessages(_known)
+        assert_that(out.events | beam.Map(lambda kv: kv[1].event.message_id), equal_to(["m1"]), label="parsed")
+        assert_that(
+            out.dead_letters | beam.Map(lambda r: (r[1]["message_id"], r[1]["stage"], r[1]["reason"])),
+            equal_to(
+                [
+                    (
+                        "m2",
+                        "parse",
+                        "attribute connection_id: organisation 'org_x' has no connection 'con_1' "
+                        "(deleted, or the message did not come through the API)",
+                    ),
+                    (
+                        "m3",
+                        "parse",
+                        f"data is {size} bytes: more than Segment's limit of 32 KB per call (and the fields the API adds)",
+                    ),
+                    (
+                        "m4",
+                        "parse",
+                        "attribute event_time: must be an ISO-8601 date-time string such as 2024-05-01T10:00:00.000Z",
+                    ),
+                ]
+            ),
+            label="dead letters",
+        )

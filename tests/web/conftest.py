@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support.fake_slack import TOKEN, Channel, FakeSlack
 from variance.api.app import create_app
 from variance.appdb.models import User
 from variance.appdb.session import make_engine, migrate, session_factory
@@ -30,6 +31,7 @@ class Browserless:
     app: object
     org_id: str
     admin_id: str
+    admin_token: str = ""  # the admin's API token, for the API's routes
     _n: int = 0
 
     def sessions(self):
@@ -76,16 +78,18 @@ def form_token_of(html: str) -> str:
     return re.search(r'name="form_token" value="([^"]+)"', html).group(1)
 
 
-def _harness(settings) -> Iterator[Browserless]:
+def _harness(settings, *, slack_for_org: bool = False) -> Iterator[Browserless]:
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     with session_factory(engine)() as session, session.begin():
         created = create_org(session, "Acme")
-        org_id, admin_id = created.org.id, created.admin.id
+        org_id, admin_id, token = created.org.id, created.admin.id, created.token
     engine.dispose()
+    if slack_for_org:  # the configured single-team token posts for Acme (its org id known only now)
+        settings = settings.model_copy(update={"slack_token_org": org_id})
     app = create_app(settings)
     with TestClient(app):  # runs the lifespan (publisher, engine disposal)
-        yield Browserless(app=app, org_id=org_id, admin_id=admin_id)
+        yield Browserless(app=app, org_id=org_id, admin_id=admin_id, admin_token=token)
 
 
 @pytest.fixture
@@ -100,3 +104,27 @@ def web(emulator, settings_for, tmp_path) -> Iterator[Browserless]:
 def web_on(emulator, settings_for, database_url) -> Iterator[Browserless]:
     settings = settings_for(PUBSUB_EMULATOR_HOST=emulator.emulator_host, VARIANCE_DATABASE_URL=database_url)
     yield from _harness(settings)
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    channels = [
+        Channel("C0SIGNALS", "signals"),
+        Channel("C0SALES", "sales-signals"),
+        Channel("C0GENERAL", "general"),
+        Channel("C0VIP", "vip-deals", is_private=True, is_member=False),
+    ]
+    with FakeSlack(channels=channels) as fake:
+        yield fake
+
+
+@pytest.fixture
+def web_with_slack(emulator, settings_for, tmp_path, fake_slack) -> Iterator[Browserless]:
+    """Acme's Slack is connected (the configured token) to the fake Slack."""
+    settings = settings_for(
+        PUBSUB_EMULATOR_HOST=emulator.emulator_host,
+        VARIANCE_DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}",
+        VARIANCE_SLACK_TOKEN=TOKEN,
+        VARIANCE_SLACK_API_URL=fake_slack.url,
+    )
+    yield from _harness(settings, slack_for_org=True)

@@ -6,6 +6,10 @@ installed: the tests launch Debian's ``chromium-headless-shell`` (or ``chromium`
 The API runs as its own process on a free port (``variance api``), over a SQLite app
 database the tests also write serving rows into, as the pipeline would; it is stopped
 by PID at the end.
+
+Screenshots go to ``.variance/screenshots/`` (ignored by git), so a test run leaves the
+tree clean; ``VARIANCE_UPDATE_SCREENSHOTS=1`` (``make screenshots``) also refreshes the
+README's pictures in ``docs/screenshots/``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +32,9 @@ from variance.stack.processes import VARIANCE, run_cli
 
 ROOT = Path(__file__).resolve().parents[3]
 AXE = ROOT / ".venv" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = ROOT / ".variance" / "screenshots"  # every run's, ignored by git
+README_SCREENSHOTS = ROOT / "docs" / "screenshots"  # the README's, refreshed only when asked
+UPDATE_SCREENSHOTS = "VARIANCE_UPDATE_SCREENSHOTS"
 PASSWORD = "correct horse battery"
 
 
@@ -106,15 +113,19 @@ class RunningApp:
             self._engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def running_app(emulator, tmp_path_factory) -> Iterator[RunningApp]:
-    stack = LocalStack(tmp_path_factory.mktemp("web-stack"), emulator=emulator)
+@contextmanager
+def running(emulator, workdir: Path, env: dict[str, str] | None = None, *, slack_for_org: bool = False):
+    """Acme (admin Ada, with a password) and the API process; with ``slack_for_org``, the
+    configured Slack token in ``env`` posts for Acme (its id is known once Acme exists)."""
+    stack = LocalStack(workdir, emulator=emulator, env=env)
     try:
         org = json.loads(
             run_cli(
                 ["orgs", "create", "Acme", "--admin-name", "Ada", "--admin-email", "ada@acme.example"], stack.env
             ).stdout
         )
+        if slack_for_org:
+            stack.env["VARIANCE_SLACK_TOKEN_ORG"] = org["org_id"]
         stack.start_api()
         app = RunningApp(stack=stack, org_id=org["org_id"], admin_email="ada@acme.example")
         app.users["ada@acme.example"] = org["admin_user_id"]
@@ -123,6 +134,12 @@ def running_app(emulator, tmp_path_factory) -> Iterator[RunningApp]:
         app.close()
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="module")
+def running_app(emulator, tmp_path_factory) -> Iterator[RunningApp]:
+    with running(emulator, tmp_path_factory.mktemp("web-stack")) as app:
+        yield app
 
 
 def sign_in_as(page, app: RunningApp, email: str) -> None:
@@ -148,6 +165,16 @@ def axe_violations(page) -> list[dict]:
     ]
 
 
+def screenshot_paths(name: str) -> list[Path]:
+    """Where a screenshot is written: the ignored folder, and the README's when asked."""
+    paths = [SCREENSHOTS / f"{name}.png"]
+    if os.environ.get(UPDATE_SCREENSHOTS) == "1":
+        paths.append(README_SCREENSHOTS / f"{name}.png")
+    return paths
+
+
 def screenshot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    image = page.screenshot(full_page=True)
+    for path in screenshot_paths(name):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(image)

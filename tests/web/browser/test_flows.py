@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -183,8 +184,34 @@ def test_admin_adds_a_connection_and_copies_its_secret(page, running_app):
     page.get_by_role("button", name="Copy secret").click()
     assert page.evaluate("navigator.clipboard.readText()") == secret
     screenshot(page, "integrations")
-    page.reload()
+    page.goto(app.url + "/integrations")  # not reload(): that would post the form again
     expect(page.locator("#secret")).to_have_count(0)  # shown once
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+    # Segment delivers a batch with one bad call: the page shows it without a reload
+    row = page.get_by_test_id("connection-web")
+    expect(row).to_contain_text("never")
+    batch = [
+        {"type": "track", "userId": "u1", "event": "Signed Up", "messageId": "ok-1"},
+        {"type": "track", "userId": "u1", "messageId": "bad-1"},
+    ]
+    answer = httpx.post(app.url + "/v1/batch", json={"batch": batch}, auth=(secret, ""), timeout=30)
+    assert answer.json()["accepted"] == 1
+    expect(row).to_contain_text("1 accepted, 1 rejected", timeout=15_000)  # polled every 5 s
+    rejected = page.get_by_role("list", name="Latest rejected calls of web")
+    expect(rejected).to_contain_text("messageId bad-1 · batch[1].event: is required for track calls")
+    screenshot(page, "integrations-health")
+
+    # the organisation's time zone: refused with the field and rule, then every time shows in it
+    page.get_by_label("Time zone").fill("Mars/Olympus_Mons")
+    page.get_by_role("button", name="Save time zone").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "time_zone: must be an IANA time zone name, such as Europe/Paris, America/New_York or UTC"
+    )
+    page.get_by_label("Time zone").fill("Pacific/Auckland")
+    page.get_by_role("button", name="Save time zone").click()
+    expect(page.get_by_test_id("org-time-zone")).to_have_text("Pacific/Auckland")
+    expect(page.get_by_test_id("connection-web")).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d NZ[DS]T"))
 
 
 def test_members_cannot_reach_admin_pages_and_other_organisations_are_404(page, running_app):

@@ -1,5 +1,7 @@
 """When Pub/Sub is down the API says so (503) within seconds, and nothing it accepted
-is lost; when the emulator comes back empty, the API recreates its topic."""
+is lost; when the emulator comes back empty, the API recreates its topic and the
+pipeline's subscription before it confirms a publish (locally only: on Google Cloud
+Terraform owns both), so nothing it confirmed falls into a topic without subscription."""
 
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ def _drain(subscriber, settings: Settings, expected: int) -> set[str]:
     return ids
 
 
-def test_outage_gives_503_fast_and_loses_nothing_accepted(tmp_path):
+def test_outage_gives_503_fast_and_loses_nothing_accepted(tmp_path, figures):
     env = {"VARIANCE_EVENTS_SUBSCRIPTION": f"check-{uuid.uuid4().hex[:8]}", "VARIANCE_PUBLISH_TIMEOUT": "2"}
     with LocalStack(tmp_path, env=env) as stack:
         emulator = stack.start_emulator()
@@ -65,23 +67,51 @@ def test_outage_gives_503_fast_and_loses_nothing_accepted(tmp_path):
         assert response.json()["error"]["code"] == "unavailable"
         assert elapsed < 6, f"the API took {elapsed:.1f} s to give up"
 
-        # The emulator restarts empty: no topic, no subscription.
+        # The emulator restarts empty: no topic, no subscription. Someone else (the
+        # pipeline, whose first step is the topic) recreates the topic only: a publish
+        # that merely finds the topic would land where no subscription keeps it.
         stack.start_emulator(emulator.port)  # the same port, empty
+        ensure_topic(publisher_client(settings), settings.topic_path)
         deadline = time.monotonic() + 15
         first_after = None
         while time.monotonic() < deadline:
-            first_after = send("recreates-topic")
+            first_after = send("first-after-restart")
             if first_after.status_code == 200:
                 break
             time.sleep(0.5)
         assert first_after is not None and first_after.status_code == 200, first_after.text
-        topics = [
-            t.name for t in publisher_client(settings).list_topics(project=f"projects/{settings.google_cloud_project}")
+        subscriber = subscriber_client(settings)
+        subscriptions = [
+            s.name for s in subscriber.list_subscriptions(project=f"projects/{settings.google_cloud_project}")
         ]
-        assert settings.topic_path in topics, "the API did not recreate its topic"
+        assert settings.subscription_path in subscriptions, "the API confirmed before the subscription existed"
 
-        subscriber = _subscribe(settings)
         after = {f"after-{i}" for i in range(20) if send(f"after-{i}").status_code == 200}
         assert len(after) == 20
-        assert _drain(subscriber, settings, 20) == after
+        received = _drain(subscriber, settings, 21)
+        confirmed = accepted | after | {"first-after-restart"}
+        figures(
+            sent=len(confirmed) + 1,
+            confirmed=len(confirmed),
+            first_503_s=f"{elapsed:.1f}",
+            lost=len(confirmed - received - accepted),
+        )
+        assert received == after | {"first-after-restart"}
+
+        # Empty again, and no request sees it go: the next publish finds the topic gone
+        # (or the channel broken) and recreates topic and subscription before confirming.
+        stack.emulator.stop()
+        stack.start_emulator(emulator.port)
+        response = wait_for_ok(lambda: send("after-second-restart"))
+        assert response.status_code == 200, response.text
+        assert _drain(subscriber_client(settings), settings, 1) == {"after-second-restart"}
     assert "Traceback" not in api.log()
+
+
+def wait_for_ok(send, timeout: float = 15) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = send()
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)

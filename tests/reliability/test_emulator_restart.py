@@ -30,7 +30,9 @@ def test_pipeline_recreates_its_subscription_after_the_emulator_restarts(tmp_pat
         client = Client(write_key=connection["secret"], host=stack.api.url, sync_mode=True, max_retries=30)
         client.identify(user_id="u1", message_id="before")
         pipeline.wait_until_acked(1)
-        assert pipeline.log().count(WARNING) == 1  # the subscription it created at start
+        # at start the API (ensuring topic and subscription) or the pipeline created it
+        warned = pipeline.log().count(WARNING)
+        assert warned <= 1
 
         emulator.stop()
         stack.start_emulator(emulator.port)  # the same port, nothing in it
@@ -47,6 +49,7 @@ def test_pipeline_recreates_its_subscription_after_the_emulator_restarts(tmp_pat
         wait_for(subscription_exists, what="the pipeline to recreate its subscription")
         client.identify(user_id="u1", message_id="after")
         pipeline.wait_until_acked(2)
-        # the warning comes before the pull that read "after"
-        assert pipeline.log().count(WARNING) == 2
+        # nothing was published while no subscription existed, but the pipeline cannot
+        # know: the warning comes before the pull that read "after"
+        assert pipeline.log().count(WARNING) == warned + 1
     assert sorted(e["message_id"] for e in reader.current(EVENTS)) == ["after", "before"]

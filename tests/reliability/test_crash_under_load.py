@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from segment.analytics import Client
 
+from tests.reliability.lake_counts import duplicated_rows
 from tests.support.waiting import wait_for
 from variance.appdb.session import make_engine, session_factory
 from variance.core.engine.batch import current_milestone_changes, current_stream_matches, run_batch
@@ -100,7 +101,7 @@ def _calls(mapping: str, n: int, rng: random.Random, now: datetime) -> list[tupl
     return calls
 
 
-def test_two_kills_while_working_through_a_shuffled_backlog_change_no_result(emulator, tmp_path):
+def test_two_kills_while_working_through_a_shuffled_backlog_change_no_result(emulator, tmp_path, figures):
     rng = random.Random(16)
     now = datetime.now(UTC)
     with LocalStack(tmp_path, emulator=emulator, env={"VARIANCE_ACK_DEADLINE": "10"}) as stack:
@@ -159,10 +160,17 @@ def test_two_kills_while_working_through_a_shuffled_backlog_change_no_result(emu
             rows = wait_for(settled, timeout=60, what="the milestone changes of a backfill")
         finally:
             actual = current_milestone_changes(up_to_as_of())
-            print(
-                f"\ncalls sent {len(backlog)} ({len(sent)} distinct), stored {len(stored)}; milestone changes: "
-                f"expected {len(expected_changes)}, missing {len(expected_changes - actual)}, "
-                f"extra {len(actual - expected_changes)}"
+            figures(
+                organisations=len(workspaces),
+                kills=2,
+                sent=len(backlog),
+                distinct=len(sent),
+                stored=len(stored),
+                duplicated=duplicated_rows(stack.lake_dir, EVENTS),
+                lost=len(sent - stored),
+                milestone_changes=len(expected_changes),
+                missing=len(expected_changes - actual),
+                extra=len(actual - expected_changes),
             )
         assert len(expected_changes) > 100
         assert current_stream_matches(rows) == expected_matches
