@@ -28,15 +28,18 @@ $(DEPS_STAMP): requirements.txt requirements.lock
 # A strict editable install links every module into one tree that editors and type
 # checkers can read (no import hook), so adding or removing a module needs a re-link:
 # the stamp depends on every package folder, whose time changes when a file is added.
-PACKAGE_DIRS := $(shell find variance core transforms pipelines warehouse serving appdb clients workspace api cli samples stack web -name __init__.py -exec dirname {} \; 2>/dev/null)
+PACKAGE_DIRS := $(shell find variance core transforms pipelines warehouse serving appdb clients workspace api cli samples stack slack web -name __init__.py -exec dirname {} \; 2>/dev/null)
 $(STAMP): $(DEPS_STAMP) setup.py $(PACKAGE_DIRS)
 	@echo ">> linking the variance package into $(VENV) (editable, strict)"
 	$(BIN)/python -m pip install --quiet --no-deps -e . --config-settings editable_mode=strict
 	@touch $(STAMP)
 	@echo ">> installed into $(VENV)"
 
+# Two workers (pytest-xdist), a file each at a time: most tests wait on the processes they
+# start (emulator, API, pipeline), so two share this machine's two cores well.
+TEST_WORKERS ?= 2
 test: install checkov browser $(SEGMENT_NODE)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install checkov browser
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -18,6 +18,10 @@ def pipeline_options(beam_args: list[str], *, streaming: bool) -> PipelineOption
     if not standard.runner:
         standard.runner = LOCAL_STREAMING if streaming else LOCAL_BATCH
     standard.streaming = streaming
+    if is_local(options):
+        from variance.pipelines.local_speedups import memoize_dofn_signatures
+
+        memoize_dofn_signatures()
     return options
 
 

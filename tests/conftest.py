@@ -81,3 +81,22 @@ def settings_for(tmp_path):
         return Settings(**base)
 
     return make
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """The reliability suite's figures (tests/reliability/conftest.py), in a section of
+    the closing summary. Here, not in that folder's conftest: with pytest-xdist only this
+    process writes the summary, and it loads no conftest below this one."""
+    figures = "reliability figures"
+    lines = [
+        f"{report.nodeid.rsplit('::', 1)[-1]}: {value}"
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == figures
+    ]
+    if lines:
+        terminalreporter.section(figures)
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from tests.support.aio import run
 from variance.clients.pubsub import (
     EventPublisher,
     PublishUnavailable,
@@ -65,7 +66,7 @@ def test_concurrent_publishes_are_all_confirmed_and_delivered_with_their_attribu
         await asyncio.gather(*(publisher.publish(messages[i : i + 3]) for i in range(0, len(messages), 3)))
 
     try:
-        asyncio.run(publish_concurrently())
+        run(publish_concurrently())
     finally:
         publisher.close()
     got = pull_all(settings, len(messages))
@@ -76,9 +77,9 @@ def test_a_topic_and_subscription_the_emulator_forgot_are_created_before_a_publi
     """Locally a confirmed publish always has the pipeline's subscription to land in."""
     publisher = EventPublisher(settings)
     try:
-        asyncio.run(publisher.publish([BusMessage(b"first", {"message_id": "m1"})]))  # no topic yet
+        run(publisher.publish([BusMessage(b"first", {"message_id": "m1"})]))  # no topic yet
         ensure_subscription(subscriber_client(settings), settings.subscription_path, settings.topic_path)
-        asyncio.run(publisher.publish([BusMessage(b"second", {"message_id": "m2"})]))
+        run(publisher.publish([BusMessage(b"second", {"message_id": "m2"})]))
     finally:
         publisher.close()
     assert sorted(m.data for m in pull_all(settings, 2)) == [b"first", b"second"]
@@ -93,7 +94,7 @@ def test_an_unreachable_pubsub_is_reported_within_the_publish_timeout(settings_f
     started = time.monotonic()
     try:
         with pytest.raises(PublishUnavailable):
-            asyncio.run(publisher.publish([BusMessage(b"lost?", {"message_id": "m1"})]))
+            run(publisher.publish([BusMessage(b"lost?", {"message_id": "m1"})]))
     finally:
         publisher.close()
     assert time.monotonic() - started < 10  # not the client's default of 600 s

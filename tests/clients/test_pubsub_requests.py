@@ -11,6 +11,7 @@ import time
 import pytest
 from google.pubsub_v1 import types as pubsub_types
 
+from tests.support.aio import run
 from variance.clients.pubsub import (
     EventPublisher,
     encode_message,
@@ -92,7 +93,7 @@ def test_one_call_with_more_messages_than_a_request_may_carry_is_split_and_all_d
     publisher = EventPublisher(settings)
     sizes = recording_sends(publisher)
     try:
-        asyncio.run(publisher.publish(messages))
+        run(publisher.publish(messages))
     finally:
         publisher.close()
     assert sizes == [1000, 1000, 500]  # Pub/Sub's limit is 1,000 messages per request
@@ -118,7 +119,7 @@ def test_callers_arriving_while_an_rpc_is_out_share_the_next_one(settings):
         await asyncio.gather(first, *later)
 
     try:
-        asyncio.run(scenario())
+        run(scenario())
     finally:
         publisher.close()
     assert sizes == [1, 5]

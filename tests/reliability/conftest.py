@@ -1,7 +1,8 @@
 """The reliability suite: each test injects one fault into the real stack and reports its
 figures (events sent, stored, duplicated, lost) through the ``figures`` fixture. They are
 printed in a section of pytest's closing summary, so they show in ``make test`` output
-(``-q``, output captured) and not only with ``-s``."""
+(``-q``, output captured) and not only with ``-s``. They travel in each test's report
+(``user_properties``), so they show when pytest-xdist runs the tests in other processes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
-_FIGURES: list[tuple[str, str]] = []
+# the key of the figures in a test report (tests/conftest.py prints them at the end)
+FIGURES = "reliability figures"
 
 
 @pytest.fixture
@@ -19,16 +21,8 @@ def figures(request: pytest.FixtureRequest) -> Callable[..., str]:
 
     def report(**counts: object) -> str:
         line = ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in counts.items())
-        _FIGURES.append((request.node.nodeid.rsplit("::", 1)[-1], line))
+        request.node.user_properties.append((FIGURES, line))
         print(f"\n{request.node.name}: {line}")
         return line
 
     return report
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    if not _FIGURES:
-        return
-    terminalreporter.section("reliability figures")
-    for name, line in _FIGURES:
-        terminalreporter.write_line(f"{name}: {line}")

@@ -133,7 +133,7 @@ def test_compression_bomb_is_413_without_inflating_it(api, conn):
     ("body", "encoding", "status"),
     [
         (b"not gzip at all", "gzip", 400),
-        (gzip.compress(b'{"batch": []}')[:-6], "gzip", 400),
+        (gzip.compress(b'{"batch": []}', mtime=0)[:-6], "gzip", 400),  # mtime=0: the same id in every process
         (zlib.compress(b'{"batch": [{"type":"identify","userId":"u"}]}'), "deflate", 200),
         (b"{}", "br", 400),
         (b'{"batch": [' + b"[" * 100 + b"]" * 100 + b"]}", None, 400),

@@ -1,0 +1,92 @@
+"""The local runner's per-bundle signature cache (pipelines/local_speedups.py) gives what
+Beam's own ``get_function_arguments`` gives, for every method of every DoFn the pipeline
+runs, and falls back to Beam's for what it cannot cache."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.runners.common import DoFnSignature
+from apache_beam.runners.direct import transform_evaluator
+from apache_beam.transforms import core, userstate
+
+from tests.support.beam import StaticConfig
+from tests.support.events import config
+from variance.pipelines import local_speedups
+from variance.pipelines.runner import pipeline_options
+from variance.transforms.parse import ParseMessageFn
+from variance.transforms.signals import (
+    DedupeAndRouteFn,
+    InProcessAccountFn,
+    InProcessAnonymousFn,
+    InProcessContactFn,
+    WatchConfigFn,
+)
+
+
+def _dofns() -> list[beam.DoFn]:
+    provider = StaticConfig(config())
+    return [
+        ParseMessageFn(),
+        DedupeAndRouteFn(provider, 0),
+        InProcessAnonymousFn(1000),
+        InProcessContactFn(provider, 1000),
+        InProcessAccountFn(provider, 1000),
+        WatchConfigFn(provider, None, 30.0),
+        beam.Map(len).fn,  # a Beam DoFn with its own _inspect_ hook: passed through
+    ]
+
+
+def _methods(dofn: beam.DoFn) -> list[str]:
+    return [name for name in dir(dofn) if callable(getattr(dofn, name, None)) and not name.startswith("__")]
+
+
+def test_the_local_runner_options_install_it_and_every_answer_equals_beams():
+    try:
+        pipeline_options([], streaming=True)
+        assert core.get_function_arguments is local_speedups._memoized_function_arguments
+        for dofn in _dofns():
+            for name in _methods(dofn):
+                try:
+                    expected = local_speedups.original_function_arguments(dofn, name)
+                except (TypeError, ValueError) as exc:  # what Beam cannot read, the cache cannot either
+                    expected = type(exc)
+                for _ in range(2):  # the first call fills the cache, the second reads it
+                    try:
+                        got = core.get_function_arguments(dofn, name)
+                    except (TypeError, ValueError) as exc:
+                        got = type(exc)
+                    assert got == expected, (type(dofn).__name__, name)
+            specs = userstate.get_dofn_specs(dofn)
+            assert userstate.get_dofn_specs(dofn) == specs == local_speedups.original_dofn_specs(dofn)
+            assert transform_evaluator.get_dofn_specs(dofn) == specs
+            stateful = bool(specs[0] or specs[1])
+            assert transform_evaluator.is_stateful_dofn(dofn) is stateful
+            assert DoFnSignature(dofn).is_stateful_dofn() == stateful
+            assert stateful == (type(dofn).__name__ not in ("ParseMessageFn", "CallableWrapperDoFn"))
+    finally:
+        local_speedups.restore_beam()
+
+
+def test_callers_may_change_the_lists_they_get():
+    try:
+        local_speedups.memoize_dofn_signatures()
+        dofn = InProcessContactFn(StaticConfig(config()), 1000)
+        args, defaults = core.get_function_arguments(dofn, "process")
+        args.append("x")
+        defaults.clear()
+        again = core.get_function_arguments(dofn, "process")
+        assert again == local_speedups.original_function_arguments(dofn, "process")
+        state_specs, _ = userstate.get_dofn_specs(dofn)
+        state_specs.clear()
+        assert userstate.get_dofn_specs(dofn)[0] == local_speedups.original_dofn_specs(dofn)[0] != set()
+    finally:
+        local_speedups.restore_beam()
+
+
+def test_another_beam_version_runs_unchanged(monkeypatch):
+    monkeypatch.setattr(local_speedups.apache_beam, "__version__", "9.9.9")
+    local_speedups.restore_beam()
+    assert local_speedups.memoize_dofn_signatures() is False
+    assert core.get_function_arguments is local_speedups._ORIGINAL
+    assert userstate.get_dofn_specs is local_speedups._ORIGINAL_SPECS
+    assert transform_evaluator.get_dofn_specs is local_speedups._ORIGINAL_SPECS
