@@ -81,6 +81,9 @@ REASON_LIMIT = 300
 STATUS_ERROR_LIMIT = 100
 
 
+# the one pretend Slack workspace of the outbox file (no token)
+OUTBOX_TEAM = "(outbox)"
+
 class TokenBucket:
     """``rate`` per second, at most ``burst`` at once."""
 
@@ -257,25 +260,19 @@ class Sender:
             self._finish(rows, SlackDelivery.dead, error="stream_has_no_channel")
             report.dead += len(rows)
             return
-        if target.token is None:
-            # The outbox file keeps no channel rate, but shows what Slack would get: more
-            # than the digest threshold waiting at once for one stream is one digest.
-            if len(rows) > self.settings.slack_digest_after:
-                self._post(target, rows, report)
-                return
-            for row in rows:
-                self._post(target, [row], report)
-            return
-        if target.token.revoked:
+        if target.token is not None and target.token.revoked:
             self._stream_failed(target, rows, SlackFailure("token_revoked", FailureScope.stream), report)
             return
+        # Without a token the outbox file stands in for one Slack workspace, at Slack's pace,
+        # so it shows what Slack would get: bursts become digests there too.
+        team = target.token.team_id if target.token is not None else OUTBOX_TEAM
         now = self.clock()
         channel = self._channels.setdefault(
-            (target.token.team_id, target.channel_id),
+            (team, target.channel_id),
             TokenBucket(self.settings.slack_channel_rate * RATE_MARGIN, CHANNEL_BURST, now),
         )
         workspace = self._workspaces.setdefault(
-            target.token.team_id, TokenBucket(self.settings.slack_workspace_rate * RATE_MARGIN, WORKSPACE_BURST, now)
+            team, TokenBucket(self.settings.slack_workspace_rate * RATE_MARGIN, WORKSPACE_BURST, now)
         )
         if not (channel.ready(now) and workspace.ready(now)):
             return
