@@ -20,6 +20,7 @@ it produced, which then are not on ``rows``).
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple, Protocol
 
@@ -57,7 +58,7 @@ from variance.core.rows import ACTIVITY as ACTIVITY_ROWS
 from variance.core.vocabulary import ChangeSource, EntityType, WarehouseTable
 from variance.core.warehouse import Row
 from variance.transforms.messages import ACKS, ACTIVITY, ROWS, Ack, Envelope
-from variance.transforms.state_coders import key_state_coder
+from variance.transforms.state_coders import InProcessReferenceCoder, key_state_coder
 
 ConfigProvider = Callable[[str], OrgConfig]
 # Past events for evaluating a new or changed milestone (the warehouse, in pipelines/).
@@ -131,27 +132,49 @@ class _Counters:
 _KEYED = tuple[tuple[str, str], Any]
 
 
-@beam.typehints.with_input_types(_KEYED)
-class DedupeAndRouteFn(beam.DoFn):
-    """``((org, messageId), Envelope)``: the first delivery goes on to its person's key
-    (tagged ``anonymous`` or ``contact``); a duplicate only comes out as an ``Ack``. The
-    message id is forgotten when the watermark passes its event time plus the window
-    (``window_us``). With ``window_us=0`` it is never forgotten: the local runner, whose
-    state lives only until the next restart (which reloads just the window), would pay a
-    timer per message in its watermark bookkeeping (measured: the sustained rate halved)."""
+class _RouteFn(beam.DoFn):
+    """What both de-duplications share: what a first delivery becomes."""
 
-    SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
-    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
-
-    def __init__(self, config_provider: ConfigProvider, window_us: int, initial: InitialState | None = None):
+    def __init__(self, config_provider: ConfigProvider, initial: InitialState | None = None):
         self._config = config_provider
-        self._window_us = window_us
         self._initial = initial
         self._counters = _Counters()
         self._duplicates = Metrics.counter("variance", "duplicates")
 
     def start_bundle(self) -> None:
         self._pinged: set[str] = set()
+
+    def _seen_before(self, org_id: str, message_id: str) -> bool:
+        """Seen by the pipeline before the last restart (what the warehouse holds)."""
+        return self._initial is not None and bool(self._initial(MESSAGE, (org_id, message_id)))
+
+    def _duplicate(self, envelope: Envelope):
+        self._duplicates.inc()
+        if envelope.ack_id:
+            yield TaggedOutput(ACKS, Ack(envelope.ack_id))
+
+    def _route(self, org: str, envelope: Envelope):
+        event = envelope.event
+        if org not in self._pinged:  # the configuration watcher hears of each organisation
+            self._pinged.add(org)
+            yield TaggedOutput(_ORGS, ((org, ""), event.event_time))
+        for stage, target, message in route(self._config(org), event, envelope.ack_id):
+            yield TaggedOutput(stage, (target, message))
+
+
+@beam.typehints.with_input_types(_KEYED)
+class DedupeAndRouteFn(_RouteFn):
+    """``((org, messageId), Envelope)``: the first delivery goes on to its person's key
+    (tagged ``anonymous`` or ``contact``); a duplicate only comes out as an ``Ack``. The
+    message id is forgotten when the watermark passes its event time plus the window
+    (``window_us``)."""
+
+    SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
+    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
+
+    def __init__(self, config_provider: ConfigProvider, window_us: int, initial: InitialState | None = None):
+        super().__init__(config_provider, initial)
+        self._window_us = window_us
 
     def process(
         self,
@@ -164,24 +187,58 @@ class DedupeAndRouteFn(beam.DoFn):
         if event is None:
             return
         self._counters.events.inc()
-        if seen.read() or (self._initial is not None and self._initial(MESSAGE, key)):
-            self._duplicates.inc()
-            if envelope.ack_id:
-                yield TaggedOutput(ACKS, Ack(envelope.ack_id))
+        if seen.read() or self._seen_before(key[0], event.message_id):
+            yield from self._duplicate(envelope)
             return
         seen.write(True)
         if self._window_us:
             expire.set(Timestamp(micros=event.event_time + self._window_us))
-        org = key[0]
-        if org not in self._pinged:  # the configuration watcher hears of each organisation
-            self._pinged.add(org)
-            yield TaggedOutput(_ORGS, ((org, ""), event.event_time))
-        for stage, target, message in route(self._config(org), event, envelope.ack_id):
-            yield TaggedOutput(stage, (target, message))
+        yield from self._route(key[0], envelope)
 
     @on_timer(EXPIRE)
     def on_expire(self, seen=beam.DoFn.StateParam(SEEN)):
         seen.clear()
+
+
+# How many keys the local runner's de-duplication spreads message ids over: it scans the
+# state of every key of every step for due timers whenever its watermark moves, so a key
+# per message made each step cost more as messages came in (profiled: most of the
+# pipeline's CPU after 25,000 messages of the demo's traffic).
+DEDUPE_BUCKETS = 64
+
+
+class SeenIds(set):
+    """A bucket's message ids (a set the in-process state coder can tag)."""
+
+
+@beam.typehints.with_input_types(_KEYED)
+class BucketDedupeAndRouteFn(_RouteFn):
+    """The local runner's de-duplication: ``((org, bucket), Envelope)``, each bucket's
+    state the set of message ids it has seen, a live object in this process. It is
+    never pruned: the local pipeline's state lasts until its next start, which reloads
+    only the de-duplication window from the warehouse."""
+
+    SEEN_IDS = ReadModifyWriteStateSpec("seen_ids", InProcessReferenceCoder())
+
+    def process(self, element, seen_ids=beam.DoFn.StateParam(SEEN_IDS)):
+        key, envelope = element
+        event = envelope.event
+        if event is None:
+            return
+        self._counters.events.inc()
+        held = seen_ids.read()
+        if held is None:
+            held = SeenIds()
+        if event.message_id in held or self._seen_before(key[0], event.message_id):
+            yield from self._duplicate(envelope)
+            return
+        held.add(event.message_id)
+        seen_ids.write(held)
+        yield from self._route(key[0], envelope)
+
+
+def message_bucket(message_id: str) -> str:
+    return str(zlib.crc32(message_id.encode("utf-8", "surrogatepass")) % DEDUPE_BUCKETS)
 
 
 # -- stateful keys, bound to the runner's coder -----------------------------------------------------
@@ -502,6 +559,12 @@ def _by_message(element):
     return ((org_id, event.message_id if event is not None else ""), envelope)
 
 
+def _by_message_bucket(element):
+    org_id, envelope = element
+    event = envelope.event
+    return ((org_id, message_bucket(event.message_id) if event is not None else ""), envelope)
+
+
 @beam.typehints.with_input_types(tuple[str, Envelope])
 class ComputeSignals(beam.PTransform):
     """(org_id, Envelope) -> ``rows`` (warehouse rows), ``activity`` (activity rows) and
@@ -547,13 +610,14 @@ class ComputeSignals(beam.PTransform):
             def apart(pcoll, label):
                 return pcoll
 
+        if in_process:
+            by_message, dedupe = _by_message_bucket, BucketDedupeAndRouteFn(config, initial)
+        else:
+            by_message, dedupe = _by_message, DedupeAndRouteFn(config, self._window_us, initial)
         messages = (
             keyed_events
-            | "ByMessage" >> beam.Map(_by_message)
-            | "Dedupe"
-            >> beam.ParDo(DedupeAndRouteFn(config, 0 if in_process else self._window_us, initial)).with_outputs(
-                ANONYMOUS, CONTACT, ACKS, _ORGS
-            )
+            | "ByMessage" >> beam.Map(by_message)
+            | "Dedupe" >> beam.ParDo(dedupe).with_outputs(ANONYMOUS, CONTACT, ACKS, _ORGS)
         )
         anonymous_fn = InProcessAnonymousFn if in_process else EncodedAnonymousFn
         resolved = apart(messages[ANONYMOUS], "BeforeAnonymous") | "Anonymous" >> beam.ParDo(

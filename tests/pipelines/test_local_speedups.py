@@ -15,6 +15,7 @@ from variance.pipelines import local_speedups
 from variance.pipelines.runner import pipeline_options
 from variance.transforms.parse import ParseMessageFn
 from variance.transforms.signals import (
+    BucketDedupeAndRouteFn,
     DedupeAndRouteFn,
     InProcessAccountFn,
     InProcessAnonymousFn,
@@ -28,6 +29,7 @@ def _dofns() -> list[beam.DoFn]:
     return [
         ParseMessageFn(),
         DedupeAndRouteFn(provider, 0),
+        BucketDedupeAndRouteFn(provider),
         InProcessAnonymousFn(1000),
         InProcessContactFn(provider, 1000),
         InProcessAccountFn(provider, 1000),
