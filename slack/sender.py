@@ -84,6 +84,7 @@ STATUS_ERROR_LIMIT = 100
 # the one pretend Slack workspace of the outbox file (no token)
 OUTBOX_TEAM = "(outbox)"
 
+
 class TokenBucket:
     """``rate`` per second, at most ``burst`` at once."""
 
