@@ -155,6 +155,7 @@ class _RouteFn(beam.DoFn):
 
     def _route(self, org: str, envelope: Envelope):
         event = envelope.event
+        assert event is not None  # callers skip envelopes without an event
         if org not in self._pinged:  # the configuration watcher hears of each organisation
             self._pinged.add(org)
             yield TaggedOutput(_ORGS, ((org, ""), event.event_time))
@@ -610,6 +611,7 @@ class ComputeSignals(beam.PTransform):
             def apart(pcoll, label):
                 return pcoll
 
+        dedupe: _RouteFn
         if in_process:
             by_message, dedupe = _by_message_bucket, BucketDedupeAndRouteFn(config, initial)
         else:
