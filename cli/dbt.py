@@ -47,7 +47,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -660,19 +660,27 @@ def build(
     data_dir = data_dir or settings().data_dir
     found = definitions if definitions is not None else read_definitions()
     paths = LocalPaths(data_dir.resolve())
-    lake = lake_files(paths) if target == "local" else {}
-    args = [command]
-    if command in ("build", "test") and not unit_tests:
-        args += ["--exclude-resource-type", "unit_test"]
-    if command == "compile":
-        args.append("--no-populate-cache")  # introspection hangs an offline BigQuery compile
-    for item in select:
-        args += ["--select", item]
-    for item in exclude:
-        args += ["--exclude", item]
-    inputs = build_inputs(found, target, as_of, lake)
-    inputs[CONTACT_DELETIONS_VARIABLE] = json.dumps(contact_deletion_statements(deleted_contacts, target))
-    outcome = run_dbt(args, target=target, data_dir=data_dir, inputs=inputs, progress=progress)
+    # The build's inputs are lists of the lake's files: none may be compacted away before
+    # dbt has read them (the pipeline compacts as it writes).
+    held = ExitStack()
+    if target == "local":
+        from variance.warehouse.local import compaction_held_off
+
+        held.enter_context(compaction_held_off(paths.lake))
+    with held:
+        lake = lake_files(paths) if target == "local" else {}
+        args = [command]
+        if command in ("build", "test") and not unit_tests:
+            args += ["--exclude-resource-type", "unit_test"]
+        if command == "compile":
+            args.append("--no-populate-cache")  # introspection hangs an offline BigQuery compile
+        for item in select:
+            args += ["--select", item]
+        for item in exclude:
+            args += ["--exclude", item]
+        inputs = build_inputs(found, target, as_of, lake)
+        inputs[CONTACT_DELETIONS_VARIABLE] = json.dumps(contact_deletion_statements(deleted_contacts, target))
+        outcome = run_dbt(args, target=target, data_dir=data_dir, inputs=inputs, progress=progress)
     if outcome.success and target == "local" and command in ("build", "run"):
         publish_marts(paths, {v.id: v.warehouse_name for v in found.views if v.warehouse_name})
     return outcome

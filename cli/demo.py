@@ -40,14 +40,11 @@ if TYPE_CHECKING:
     from variance.samples.workspace import Workspace
     from variance.stack.local import LocalStack
 
-# The local streaming pipeline is the bottleneck: it costs 13-16 ms of CPU per call of this
-# traffic (measured: 64-78 calls per CPU second, two milestones, three streams, as much with
-# a week-old history as with the last half hour; the cost grows a little as state grows), and
-# it is one Python process, so it uses one core at most. 12,000 calls are about 180 s of it;
-# with start-up (about 20 s), dbt (20-35 s) and the waits that keeps the demo under 5
-# minutes on this 2-core machine when nothing else runs. The 30,000 would need
-# 420-470 s of pipeline alone.
-DEFAULT_CALLS = 12_000
+# The local streaming pipeline is the bottleneck (one Python process, so one core at most).
+# Measured here on 2026-12-02 with nothing else running: 12,000 calls took 86 s for the
+# whole demo and 30,000 about 4 minutes to the dbt build (129 calls/s on average, the rate
+# falling from 200/s as state grows), which keeps `make demo` under 5 minutes.
+DEFAULT_CALLS = 30_000
 DEFAULT_SEED = 21
 DEFAULT_DIR = Path(".variance/demo")
 STATE_FILE = "stack.json"

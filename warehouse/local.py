@@ -256,6 +256,23 @@ def _compaction_lock(table_dir: Path, wait: bool = False) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def compaction_held_off(lake_dir: Path | str) -> Iterator[None]:
+    """For a reader that lists the lake's files and opens them later (a dbt build, whose
+    file lists are its inputs): no compaction replaces a file meanwhile. It takes each
+    table's compaction lock shared; a compaction, which asks for it exclusively without
+    waiting, skips its round, and writers go on adding files."""
+    with contextlib.ExitStack() as held:
+        for name in TABLES:
+            table_dir = Path(lake_dir) / name
+            if not table_dir.is_dir():
+                continue
+            handle = held.enter_context(open(table_dir / ".compaction.lock", "a"))
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            held.callback(fcntl.flock, handle, fcntl.LOCK_UN)
+        yield
+
+
 def _remove_stale_temporaries(table_dir: Path, older_than_s: float = 3600.0) -> None:
     """Temporary files a crashed writer left behind (never visible to readers)."""
     cutoff = time.time() - older_than_s

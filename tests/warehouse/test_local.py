@@ -15,7 +15,15 @@ import pytest
 
 from variance.core.warehouse import CONTACTS, DEAD_LETTERS, EVENTS, MILESTONE_CHANGES, STREAM_MATCHES, TABLES, row_key
 from variance.warehouse import UnknownTableError, WarehouseWriteError
-from variance.warehouse.local import LakeQueryError, LakeReader, LakeWriter, arrow_schema, compact, lake_files
+from variance.warehouse.local import (
+    LakeQueryError,
+    LakeReader,
+    LakeWriter,
+    arrow_schema,
+    compact,
+    compaction_held_off,
+    lake_files,
+)
 
 T0 = 1_714_521_600_000_000  # 2024-05-01T00:00:00Z
 SEC = 1_000_000
@@ -345,6 +353,23 @@ def test_compaction_merges_small_files_keeping_the_newest_row_per_key(lake, writ
     assert parquet_rows(merged) == 10
     assert pq.read_schema(merged).remove_metadata() == arrow_schema(MILESTONE_CHANGES.name).remove_metadata()
     assert statuses(LakeReader(lake)) == {f"c{k}": ("current", 4) for k in range(10)}
+
+
+def test_no_file_is_compacted_away_while_a_reader_holds_compaction_off(lake, writer):
+    """A dbt build lists the lake's files, then reads them: the pipeline's compaction in
+    another process must not remove one meanwhile (seen: a demo's build failed with "Cannot
+    open file"). Writers go on adding files."""
+    for r in range(4):
+        writer.append([change(f"c{k}", recorded_at=T0 + r, count=r) for k in range(5)])
+        writer.flush()
+    listed = lake_files(lake / MILESTONE_CHANGES.name)
+    with compaction_held_off(lake):
+        assert compact(lake, min_age_s=0) == 0
+        writer.append([change("c9", recorded_at=T0 + 9)])
+        writer.flush()
+        assert all(path.exists() for path in listed)
+    assert compact(lake, min_age_s=0) == 5  # once released, compaction goes on
+    assert statuses(LakeReader(lake))["c9"][0] == "current"
 
 
 def test_after_compaction_later_writes_still_win_ties(lake, writer):
