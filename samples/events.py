@@ -98,21 +98,28 @@ def send_with_segment(calls: list[dict[str, Any]], write_key: str, host: str) ->
     from segment.analytics import Client
 
     client = Client(write_key=write_key, host=host, sync_mode=True)
-    for original in calls:
-        call = dict(original)
-        kind = call.pop("type")
-        common = {
-            "timestamp": datetime.fromisoformat(call.pop("timestamp")),
-            "message_id": call.pop("messageId"),
-            "context": call.pop("context", None),
-        }
-        if kind == "identify":
-            client.identify(user_id=call["userId"], traits=call["traits"], **common)
-        elif kind == "group":
-            client.group(user_id=call["userId"], group_id=call["groupId"], traits=call["traits"], **common)
-        elif kind == "track":
-            client.track(user_id=call["userId"], event=call["event"], properties=call["properties"], **common)
-        else:
-            client.page(user_id=call["userId"], name=call["name"], properties=call["properties"], **common)
+    for call in calls:
+        send_call(client, call)
     client.flush()
     return len(calls)
+
+
+def send_call(client: Any, original: dict[str, Any]) -> None:
+    """One call (as the samples write them: Segment's JSON) through a Segment ``Client``."""
+    call = dict(original)
+    kind = call.pop("type")
+    common = {
+        "timestamp": datetime.fromisoformat(call.pop("timestamp")),
+        "message_id": call.pop("messageId"),
+        "context": call.pop("context", None),
+        "anonymous_id": call.pop("anonymousId", None),
+        "user_id": call.pop("userId", None),
+    }
+    if kind == "identify":
+        client.identify(traits=call["traits"], **common)
+    elif kind == "group":
+        client.group(group_id=call["groupId"], traits=call["traits"], **common)
+    elif kind == "track":
+        client.track(event=call["event"], properties=call["properties"], **common)
+    else:
+        client.page(name=call["name"], properties=call["properties"], **common)

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from variance.samples.events import send_call
+
 LATE_IDENTIFIED = 0.08  # users who act before their identify and group calls
 ANONYMOUS_FIRST = 0.06  # users who browse anonymously before they are identified
 LATE_MOBILE_PER_CALLS = 1000  # one late mobile event per this many calls
@@ -391,24 +393,8 @@ def send(
         on_error=on_error,
     )
     began = time.monotonic()
-    for original in calls:
-        call = dict(original)
-        kind = call.pop("type")
-        common = {
-            "timestamp": datetime.fromisoformat(call.pop("timestamp")),
-            "message_id": call.pop("messageId"),
-            "context": call.pop("context", None),
-            "anonymous_id": call.pop("anonymousId", None),
-            "user_id": call.pop("userId", None),
-        }
-        if kind == "identify":
-            client.identify(traits=call["traits"], **common)
-        elif kind == "group":
-            client.group(group_id=call["groupId"], traits=call["traits"], **common)
-        elif kind == "track":
-            client.track(event=call["event"], properties=call["properties"], **common)
-        else:
-            client.page(name=call["name"], properties=call["properties"], **common)
+    for call in calls:
+        send_call(client, call)
     total = len(calls)
     while (waiting := client.queue.unfinished_tasks) > 0:
         if progress:
