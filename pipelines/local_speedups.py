@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from types import MethodType
 from typing import Any
 
 import apache_beam
@@ -32,22 +33,22 @@ MEASURED_WITH = "2.77.0"
 _ORIGINAL = core.get_function_arguments
 _ORIGINAL_SPECS = userstate.get_dofn_specs
 _ORIGINAL_IS_STATEFUL = userstate.is_stateful_dofn
-_CACHE: dict[tuple[type, str], tuple[Any, tuple[list[str], list[Any]]]] = {}
+_CACHE: dict[tuple[type, str], tuple[list[str], list[Any]]] = {}
 _LOCK = threading.Lock()
 
 
 def _memoized_function_arguments(obj: Any, func: str) -> tuple[list[str], list[Any]]:
-    defined = getattr(type(obj), func, None)
-    bound = getattr(obj, func, None)
-    if defined is None or getattr(bound, "__func__", None) is not defined or hasattr(obj, f"_inspect_{func}"):
+    # A method set on the instance, or a class with its own ``_inspect_`` hook (Map's
+    # wrapper), may answer differently per instance.
+    if func in getattr(obj, "__dict__", ()) or hasattr(obj, f"_inspect_{func}"):
         return _ORIGINAL(obj, func)
     key = (type(obj), func)
     held = _CACHE.get(key)
-    if held is None or held[0] is not defined:
-        held = (defined, _ORIGINAL(obj, func))
+    if held is None:
+        held = _ORIGINAL(obj, func)
         with _LOCK:
             _CACHE[key] = held
-    args, defaults = held[1]
+    args, defaults = held
     return list(args), list(defaults)  # callers own their lists, as with the original
 
 
@@ -55,8 +56,10 @@ _SPECS: dict[type, tuple[set, set]] = {}
 
 
 def _memoized_dofn_specs(dofn: Any) -> tuple[set, set]:
-    # A DoFn holding callables of its own (Map's wrapped function) may differ per instance.
-    if any(callable(v) for v in vars(dofn).values()):
+    # Beam reads the specs from the bound methods it finds on the DoFn, so only a bound
+    # method held by the instance, or Map's wrapper of a function, can differ per instance;
+    # other callables it holds (a configuration provider) do not count.
+    if isinstance(dofn, core.CallableWrapperDoFn) or any(isinstance(v, MethodType) for v in vars(dofn).values()):
         return _ORIGINAL_SPECS(dofn)
     held = _SPECS.get(type(dofn))
     if held is None:

@@ -169,6 +169,16 @@ class _DurablePullEvaluator(_TransformEvaluator):
             raise TypeError(f"{type(self).__name__} evaluates ReadDurablyFromPubSub, not {source!r}")
         lease = Lease.of(source.settings)
         received = lease.pull(source.max_messages)
+        # Pub/Sub answers a pull with at most one publish batch or so (100 messages from
+        # the emulator), and every bundle costs each step a fixed start (measured: about
+        # half the pipeline's CPU at 100 messages a bundle). What is already waiting is
+        # read into this bundle, so a backlog makes big bundles; a quiet subscription
+        # answers the second pull with nothing, so latency does not change.
+        while received and len(received) < source.max_messages:
+            more = lease.pull(source.max_messages - len(received))
+            if not more:
+                break
+            received += more
         bundles = []
         if received:
             bundle = self._evaluation_context.create_bundle(next(iter(self._outputs)))

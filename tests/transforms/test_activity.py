@@ -72,3 +72,25 @@ def test_lateness_margin_is_one_day_beyond_the_milestone_lateness():
         CountDailyActivity(allowed_lateness_s=3 * 86_400)._allowed_lateness_s
         == Duration(seconds=4 * 86_400).micros // S
     )
+
+
+def test_events_of_one_key_and_day_in_a_bundle_are_counted_as_one_and_late_ones_make_one_pane():
+    """Counted once per key, day and bundle before the grouping: three late events that
+    arrive together give one late pane with the day's full count, and a bundle of events
+    of two days gives each day its own count."""
+    stream = (
+        TestStream()
+        .advance_watermark_to(T0 / S)
+        .add_elements([activity(T0 + HOUR), activity(T0 + 2 * HOUR), activity(T0 + DAY + HOUR)])
+        .advance_watermark_to((T0 + 2 * DAY + HOUR) / S)  # both days close: on-time panes
+        .add_elements([activity(T0 + 4 * HOUR), activity(T0 + 5 * HOUR), activity(T0 + 6 * HOUR)])
+        .advance_watermark_to((T0 + 2 * DAY + 2 * HOUR) / S)
+        .advance_watermark_to_infinity()
+    )
+    p = streaming_pipeline()
+    rows = p | stream | CountDailyActivity(allowed_lateness_s=3 * 86_400)
+    assert_that(
+        rows | beam.Map(lambda r: (r[1]["day"], r[1]["count"])),
+        equal_to([("2024-05-01", 2), ("2024-05-02", 1), ("2024-05-01", 5)]),
+    )
+    p.run()

@@ -103,3 +103,42 @@ def test_the_read_emits_messages_with_ack_ids_at_their_event_time_and_does_not_a
     # Not acknowledged by the read: the lake writer does that once the rows are durable.
     assert Lease.of(settings).in_flight() == 2
     Lease.of(settings).acknowledge([first.ack_id, second.ack_id])
+
+
+class _BundleSizes(beam.DoFn):
+    def __init__(self, token: str):
+        self.token = token
+
+    def start_bundle(self):
+        self.size = 0
+
+    def process(self, message):
+        self.size += 1
+
+    def finish_bundle(self):
+        if self.size:
+            with _GUARD:
+                _COLLECTED.setdefault(self.token, []).append(self.size)
+
+
+def test_a_backlog_is_read_into_bundles_as_large_as_max_messages(settings):
+    """The emulator answers a pull with part of a backlog (a hundred messages here); it is read by
+    pulling again until the bundle holds ``max_messages`` or nothing is left, because every
+    bundle costs each step a fixed start."""
+    lease = Lease.of(settings)
+    lease.ensure_subscription()
+    publisher = publisher_client(settings)
+    futures = [publisher.publish(settings.topic_path, b"{}", **{bus.MESSAGE_ID: f"m{i}"}) for i in range(350)]
+    for future in futures:
+        future.result(timeout=30)
+    token = uuid.uuid4().hex
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    p = beam.Pipeline(runner="BundleBasedDirectRunner", options=options)
+    p | ReadDurablyFromPubSub(settings, max_messages=300) | beam.ParDo(_BundleSizes(token))
+    result = p.run()
+    try:
+        sizes = wait_for(lambda: sum(_COLLECTED.get(token, [])) >= 350 and _COLLECTED[token], what="350 messages")
+    finally:
+        result.cancel()
+    assert sizes[0] == 300 and sum(sizes) == 350
