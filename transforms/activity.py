@@ -51,7 +51,7 @@ class _CountInBundle(beam.DoFn):
 
     def finish_bundle(self):
         for (key, w), (count, t) in self._counts.items():
-            yield WindowedValue((key, count), t, [w])
+            yield WindowedValue((key, count), t, (w,))
         self._counts = {}
 
 
