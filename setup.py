@@ -79,6 +79,8 @@ setup(
         "python-multipart>=0.0.34,<0.1",
         "jinja2>=3.1,<4",
         "jinja2-fragments>=1.12,<2",
+        # the organisation's time zone on systems without /usr/share/zoneinfo
+        "tzdata>=2026.6",
     ],
     entry_points={"console_scripts": ["variance=variance.cli.main:main"]},
 )

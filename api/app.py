@@ -26,6 +26,7 @@ from variance.api.routes import (
     health,
     ingest,
     milestones,
+    organisation,
     slack,
     streams,
     tags,
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         timelines.router,
         auth.router,
         slack.router,
+        organisation.router,
     ):
         app.include_router(router)
     # The web app's pages under / (every API path is under /v1) and its static files.

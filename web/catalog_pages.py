@@ -1,33 +1,35 @@
 """Event Types, Milestones, Smart Tags and Views: what arrived, what counts, and the one
 builder for tags and views (an AND or OR group of trait, milestone and tag conditions).
 
-The builder posts its rows as parallel lists (``cond_type``, ``cond_path``, ``cond_op``,
-``cond_value``, ``cond_ref``); they become the definition JSON the API takes, and the
-API's own validation decides, so the page shows the same field and reason."""
+The builder posts a tree of AND/OR groups and rows (``web/builder_form.py``); it becomes the
+definition JSON the API takes, and the API's own validation decides, so the page shows the
+same field and reason. A saved view or tag opens in the same builder to be changed."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData
 
 from variance.core.filters import FilterOp
+from variance.core.tag_tree import MAX_DEPTH
 from variance.core.vocabulary import EntityType, StreamType, Visibility
+from variance.web import builder_form
 from variance.web.deps import DbSession, Posting, User
 from variance.web.layout import chrome
-from variance.web.render import PageRoute, page, validated
+from variance.web.render import PageRoute, page, status_of, validated
 from variance.workspace import entities, milestones, tags, view_members, views
 from variance.workspace import streams as stream_service
-from variance.workspace.errors import WorkspaceError
+from variance.workspace.errors import Forbidden, InvalidInput, WorkspaceError
 from variance.workspace.principals import require_admin
 from variance.workspace.schemas.entities import EntitySort
 from variance.workspace.schemas.milestones import MilestoneCreate
 from variance.workspace.schemas.streams import StreamUpdate
-from variance.workspace.schemas.tags import TagCreate, ViewCreate
+from variance.workspace.schemas.tags import TagCreate, TagUpdate, ViewCreate, ViewUpdate
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-Rows = Annotated[list[str], Form()]
 
 
 def _event_type_streams(session, user) -> list:
@@ -127,43 +129,24 @@ def milestone_page(request: Request, milestone_id: str, user: User, session: DbS
 # --- Smart tags and views: one builder ------------------------------------------------------
 
 
-def _scalar(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+async def _posted(request: Request) -> FormData:
+    return await request.form()  # parsed once per request (the CSRF check read it already)
 
 
-def definition_from_rows(
-    match: str, types: list[str], paths: list[str], ops: list[str], values: list[str], refs: list[str]
-) -> dict:
-    """The builder's rows as a definition; empty rows (no type) are skipped."""
-    conditions: list[dict] = []
-    for index, kind in enumerate(types):
-        path = paths[index].strip() if index < len(paths) else ""
-        op = ops[index] if index < len(ops) else ""
-        value = values[index].strip() if index < len(values) else ""
-        ref = refs[index] if index < len(refs) else ""
-        if kind == "trait":
-            trait: dict[str, Any] = {"path": path, "op": op}
-            if op in (FilterOp.IN.value, FilterOp.NOT_IN.value):
-                trait["value"] = [_scalar(v.strip()) for v in value.split(",") if v.strip()]
-            elif op not in (FilterOp.EXISTS.value, FilterOp.NOT_EXISTS.value):
-                trait["value"] = _scalar(value)
-            conditions.append({"type": "trait", "filter": trait})
-        elif kind == "milestone":
-            conditions.append({"type": "milestone", "milestone_id": ref, "status": op or "achieved"})
-        elif kind == "tag":
-            conditions.append({"type": "tag", "tag_id": ref, "has": op != "has_not"})
-    return {"type": "group", "match": match, "conditions": conditions}
+Posted = Annotated[FormData, Depends(_posted)]
 
 
-def _builder_context(session, user, entity: str, **extra):
+def _field(form: FormData, name: str, default: str = "", limit: int = 400) -> str:
+    value = form.get(name, default)
+    return value[:limit] if isinstance(value, str) else default
+
+
+def _builder_context(session, user, entity: str, draft: builder_form.DraftGroup | None = None, **extra):
     org = user.principal.org_id
     tag_list, _ = tags.list_tags(session, org, 200, None)
     milestone_list, _ = milestones.list_milestones(session, org, 200, None)
+    what = extra["what"]
+    extra.setdefault("action", f"/{what}s")
     return chrome(
         session,
         user,
@@ -172,98 +155,154 @@ def _builder_context(session, user, entity: str, **extra):
         filter_ops=[op.value for op in FilterOp],
         all_tags=tag_list,
         all_milestones=milestone_list,
-        rows=range(3),
+        draft=draft or builder_form.blank(),
+        dom_id=builder_form.dom_id,
+        number=builder_form.number,
+        depth_of=builder_form.depth_of,
+        max_depth=MAX_DEPTH,
         **extra,
     )
 
 
+def _listed(session, user, what: str) -> list:
+    if what == "tag":
+        return tags.list_tags(session, user.principal.org_id, 200, None)[0]
+    return views.list_views(session, user.principal, 200, None)[0]
+
+
 @router.get("/tags")
 def tags_page(request: Request, user: User, session: DbSession, entity: str = EntityType.account.value):
-    items, _ = tags.list_tags(session, user.principal.org_id, 200, None)
-    context = _builder_context(session, user, entity, items=items, what="tag", form={})
+    context = _builder_context(session, user, entity, items=_listed(session, user, "tag"), what="tag", form={})
     return page(request, "builder.html", context)
 
 
 @router.get("/views")
 def views_page(request: Request, user: User, session: DbSession, entity: str = EntityType.account.value):
-    items, _ = views.list_views(session, user.principal, 200, None)
-    context = _builder_context(session, user, entity, items=items, what="view", form={})
+    context = _builder_context(session, user, entity, items=_listed(session, user, "view"), what="view", form={})
     return page(request, "builder.html", context)
 
 
-def _save(request, user, session, what: str, name, entity, visibility, match, types, paths, ops, values, refs):
-    definition = definition_from_rows(match, types, paths, ops, values, refs)
-    form = {"name": name, "entity": entity, "visibility": visibility, "match": match}
+def _edited(request: Request, context: dict, draft: builder_form.DraftGroup, edit: str):
+    """The builder again with one group or row added or removed, nothing saved: only the
+    conditions for an htmx swap, else the whole page (without JavaScript)."""
     try:
+        focus = builder_form.apply_edit(draft, edit)
+    except InvalidInput as exc:
+        focus, context["edit_error"] = "", exc
+    done = {"type": "Condition {} added", "match": "Group {} added", "add": "Removed"}
+    key, _, part = focus.rpartition(".")
+    context.update(draft=draft, focus=focus, edit_status=done.get(part, "").format(builder_form.number(key)))
+    block = "conditions" if request.headers.get("HX-Request") else None
+    return page(request, "builder.html", context, block=block)
+
+
+def _save(request, user, session, what: str, form: FormData, editing: Any = None):
+    """Create (or, with ``editing``, change) a smart tag or view from the posted builder."""
+    name = _field(form, "name")
+    entity = editing.entity.value if editing else _field(form, "entity", EntityType.account.value, 20)
+    visibility = _field(form, "visibility", Visibility.personal.value, 20)
+    action = f"/{what}s/{editing.id}/edit" if editing else f"/{what}s"
+    context: dict[str, Any] = {"what": what, "form": {"name": name, "entity": entity, "visibility": visibility}}
+    context["action"] = action
+    if editing:
+        context.update(editing=editing, back=_back(what, editing))
+    else:
+        context["items"] = _listed(session, user, what)
+    draft = None
+    try:
+        draft = builder_form.parse(form)
+        edit = form.get("edit")
+        if isinstance(edit, str) and edit:
+            return _edited(request, _builder_context(session, user, entity, **context), draft, edit)
+        definition = builder_form.to_definition(draft)
         with session.begin_nested():
             if what == "tag":
                 require_admin(user.principal)
-                body = validated(TagCreate, {"name": name, "entity": entity, "definition": definition})
-                tags.create_tag(session, user.principal.org_id, body)
+                if editing:
+                    tags.update_tag(
+                        session,
+                        user.principal.org_id,
+                        editing.id,
+                        validated(TagUpdate, {"name": name, "definition": definition}),
+                    )
+                else:
+                    tags.create_tag(
+                        session,
+                        user.principal.org_id,
+                        validated(TagCreate, {"name": name, "entity": entity, "definition": definition}),
+                    )
                 return RedirectResponse("/tags", status_code=303)
-            body = validated(
-                ViewCreate, {"name": name, "entity": entity, "visibility": visibility, "definition": definition}
-            )
-            view = views.create_view(session, user.principal, body)
+            if editing:
+                changed = validated(ViewUpdate, {"name": name, "definition": definition})
+                view = views.update_view(session, user.principal, editing.id, changed)
+            else:
+                body = validated(
+                    ViewCreate, {"name": name, "entity": entity, "visibility": visibility, "definition": definition}
+                )
+                view = views.create_view(session, user.principal, body)
             return RedirectResponse(f"/views/{view.id}", status_code=303)
     except WorkspaceError as exc:
-        if what == "tag":
-            items, _ = tags.list_tags(session, user.principal.org_id, 200, None)
-        else:
-            items, _ = views.list_views(session, user.principal, 200, None)
-        context = _builder_context(session, user, entity, items=items, what=what, form=form, error=exc)
-        return page(request, "builder.html", context, status_code=400)
+        context.update(error=exc, draft=draft)
+        return page(
+            request, "builder.html", _builder_context(session, user, entity, **context), status_code=status_of(exc)
+        )
+
+
+def _back(what: str, editing: Any) -> str:
+    return "/tags" if what == "tag" else f"/views/{editing.id}"
 
 
 @router.post("/tags")
-def create_tag(
-    request: Request,
-    user: Posting,
-    session: DbSession,
-    name: Annotated[str, Form(max_length=400)] = "",
-    entity: Annotated[str, Form(max_length=20)] = EntityType.account.value,
-    match: Annotated[str, Form(max_length=10)] = "all",
-    cond_type: Rows = [],  # noqa: B006 - FastAPI copies defaults
-    cond_path: Rows = [],  # noqa: B006
-    cond_op: Rows = [],  # noqa: B006
-    cond_value: Rows = [],  # noqa: B006
-    cond_ref: Rows = [],  # noqa: B006
-):
-    return _save(
-        request, user, session, "tag", name, entity, "team", match, cond_type, cond_path, cond_op, cond_value, cond_ref
-    )
+def create_tag(request: Request, user: Posting, session: DbSession, form: Posted):
+    return _save(request, user, session, "tag", form)
 
 
 @router.post("/views")
-def create_view(
-    request: Request,
-    user: Posting,
-    session: DbSession,
-    name: Annotated[str, Form(max_length=400)] = "",
-    entity: Annotated[str, Form(max_length=20)] = EntityType.account.value,
-    visibility: Annotated[str, Form(max_length=20)] = Visibility.personal.value,
-    match: Annotated[str, Form(max_length=10)] = "all",
-    cond_type: Rows = [],  # noqa: B006
-    cond_path: Rows = [],  # noqa: B006
-    cond_op: Rows = [],  # noqa: B006
-    cond_value: Rows = [],  # noqa: B006
-    cond_ref: Rows = [],  # noqa: B006
-):
-    return _save(
-        request,
-        user,
-        session,
-        "view",
-        name,
-        entity,
-        visibility,
-        match,
-        cond_type,
-        cond_path,
-        cond_op,
-        cond_value,
-        cond_ref,
-    )
+def create_view(request: Request, user: Posting, session: DbSession, form: Posted):
+    return _save(request, user, session, "view", form)
+
+
+def _writable_view(session, user, view_id: str):
+    view = views.describe(session, user.principal, views.get_visible(session, user.principal, view_id))
+    if view.visibility == Visibility.team and not user.principal.is_admin:
+        raise Forbidden("only admins change team views")
+    return view
+
+
+def _edit_page(request, session, user, what: str, editing):
+    context: dict[str, Any] = {"what": what, "editing": editing, "back": _back(what, editing)}
+    context["form"] = {"name": editing.name}
+    context["action"] = f"/{what}s/{editing.id}/edit"
+    try:
+        draft = builder_form.draft_of(editing.definition)
+    except builder_form.NotEditable as exc:
+        draft, context["not_editable"] = None, str(exc)
+    return page(request, "builder.html", _builder_context(session, user, editing.entity.value, draft, **context))
+
+
+@router.get("/views/{view_id}/edit")
+def edit_view_page(request: Request, view_id: str, user: User, session: DbSession):
+    """The builder with the view's definition, nested groups and all."""
+    return _edit_page(request, session, user, "view", _writable_view(session, user, view_id))
+
+
+@router.post("/views/{view_id}/edit")
+def edit_view(request: Request, view_id: str, user: Posting, session: DbSession, form: Posted):
+    return _save(request, user, session, "view", form, _writable_view(session, user, view_id))
+
+
+@router.get("/tags/{tag_id}/edit")
+def edit_tag_page(request: Request, tag_id: str, user: User, session: DbSession):
+    require_admin(user.principal)
+    tag = tags.describe(session, tags.get_tag(session, user.principal.org_id, tag_id))
+    return _edit_page(request, session, user, "tag", tag)
+
+
+@router.post("/tags/{tag_id}/edit")
+def edit_tag(request: Request, tag_id: str, user: Posting, session: DbSession, form: Posted):
+    require_admin(user.principal)
+    tag = tags.describe(session, tags.get_tag(session, user.principal.org_id, tag_id))
+    return _save(request, user, session, "tag", form, tag)
 
 
 @router.get("/views/{view_id}")

@@ -43,11 +43,20 @@ def _when(value: datetime | None) -> str:
     return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or "")
 
 
+def _seen(value: datetime | None) -> str:
+    """A time in the organisation's time zone, and "today", "yesterday" or "this week" by
+    that zone's calendar."""
+    shown = _when(value)
+    relative = org_settings.relative_day(value, _TIME_ZONE.get()) if value is not None else None
+    return f"{shown} ({relative})" if relative else shown
+
+
 def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
 templates.env.filters["when"] = _when
+templates.env.filters["seen"] = _seen
 templates.env.filters["pretty"] = _pretty
 templates.env.filters["urlpart"] = lambda value: quote(str(value), safe="")
 

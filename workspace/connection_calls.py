@@ -1,6 +1,8 @@
 """Each connection's recent calls, as the Integrations page shows them: when the last call
 arrived, how many were accepted and rejected in the last hour and day, and the latest
-rejections with the field and rule they broke.
+rejections with the field and rule they broke. A request refused whole (a wrong secret on
+a connection's webhook URL, a body too large or not JSON, no valid call) counts as one
+rejected call of its connection, when the request names one (see ``api/routes/ingest.py``).
 
 Ingestion must not wait on the app database, so the API only adds each request's counts
 to a :class:`CallTally` in memory (a dict update under a lock); a background thread
@@ -24,7 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from variance.appdb.models import ConnectionCalls, ConnectionRejection
+from variance.appdb.models import Connection, ConnectionCalls, ConnectionRejection
 from variance.core import bus
 
 log = logging.getLogger(__name__)
@@ -80,9 +82,17 @@ class CallTally:
         if not messages:
             return
         attributes = messages[0].attributes
-        org_id, connection_id = attributes[bus.ORG_ID], attributes[bus.CONNECTION_ID]
+        rejected = [(r.message_id, r.message) for r in rejections]
+        self._count(attributes[bus.ORG_ID], attributes[bus.CONNECTION_ID], accepted, rejected)
+
+    def note_refused(self, org_id: str, connection_id: str, reason: str, message_id: str | None = None) -> None:
+        """A request of a known connection refused whole (wrong secret, a body that is too
+        large or not JSON, no valid call): one rejected call, whatever the body held, since
+        a body that was not read or not understood cannot be counted call by call."""
+        self._count(org_id, connection_id, 0, [(message_id, reason)])
+
+    def _count(self, org_id: str, connection_id: str, accepted: int, rejected: list[tuple[str | None, str]]) -> None:
         at = self.clock()
-        rejected = list(rejections)
         key = (connection_id, int(at // 60))
         with self._lock:
             minute = self._pending.minutes.get(key)
@@ -93,7 +103,7 @@ class CallTally:
             minute.last_received_at = at
             if rejected:
                 kept = self._pending.rejections.setdefault(connection_id, [])
-                kept.extend((org_id, at, r.message_id, r.message[:1000]) for r in rejected)
+                kept.extend((org_id, at, message_id, reason[:1000]) for message_id, reason in rejected)
                 del kept[:-PENDING_REJECTIONS]
 
     def flush(self) -> int:
@@ -203,6 +213,17 @@ def flush_pending(state: Any) -> None:
 def note_published(state: Any, prepared: Any) -> None:
     """The ingestion hook: count a request's calls once they are published."""
     tally_of(state).note(prepared.messages, prepared.accepted, prepared.rejections)
+
+
+def note_refused(state: Any, org_id: str, connection_id: str, reason: str, message_id: str | None = None) -> None:
+    """The ingestion hook for a request refused whole whose connection is known."""
+    tally_of(state).note_refused(org_id, connection_id, reason, message_id)
+
+
+def owner_of(session: Session, connection_id: str) -> str | None:
+    """The organisation of a connection id (as a webhook URL names it), or None when no
+    connection has that id: the refusals of an unknown id belong to nobody's health."""
+    return session.scalar(select(Connection.org_id).where(Connection.id == connection_id))
 
 
 @dataclass(frozen=True)

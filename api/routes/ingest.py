@@ -3,19 +3,30 @@ webhook. Segment's own client libraries work unchanged when their host is this A
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from variance.api.errors import InvalidInput, PayloadTooLarge, Unauthorized, Unavailable, error_body, responses
+from variance.api.errors import (
+    InvalidInput,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+    WorkspaceError,
+    error_body,
+    responses,
+)
 from variance.api.ingest.auth import basic_user, bearer_token
 from variance.api.ingest.body import read_limited
 from variance.api.ingest.calls import Prepared, prepare_batch, prepare_single
 from variance.api.responses import JsonResponse
 from variance.api.schemas.ingest import CALL_MODELS, Batch, IngestResponse
 from variance.clients.pubsub import PublishUnavailable
+from variance.core.bus import Source
 from variance.core.segment import MAX_BATCH_BYTES, MAX_CALL_BYTES, SpecError, loads_untrusted
 from variance.workspace import connection_calls
 
@@ -55,6 +66,42 @@ async def _authenticate(request: Request, secret: str | None, connection_id: str
     return found.source
 
 
+# A request refused whole counts as one rejected call of its connection's health when the
+# connection is known: by a valid write key (header or body) or by the webhook URL's id. A
+# write key that matches no connection names no connection, so its refusal is nobody's to
+# show; nor is a 503, which refuses nothing (the sender retries the same calls).
+
+
+def _message_id(payload: Any) -> str | None:
+    found = payload.get("messageId") if isinstance(payload, dict) and "batch" not in payload else None
+    return found if isinstance(found, str) and found else None
+
+
+@contextmanager
+def _counted(request: Request, source: Source | None, payload: Any = None) -> Iterator[None]:
+    """Count a refusal raised inside against ``source``'s connection (none: not counted)."""
+    try:
+        yield
+    except WorkspaceError as exc:
+        if source is not None:
+            connection_calls.note_refused(
+                request.app.state, source.org_id, source.connection_id, exc.message, _message_id(payload)
+            )
+        raise
+
+
+async def _count_unauthorized(request: Request, connection_id: str, refused: Unauthorized) -> None:
+    """A webhook call with a wrong or missing secret for a connection that exists."""
+
+    def owner() -> str | None:
+        with request.app.state.sessions() as session:
+            return connection_calls.owner_of(session, connection_id)
+
+    org_id = await run_in_threadpool(owner)
+    if org_id is not None:
+        connection_calls.note_refused(request.app.state, org_id, connection_id, f"Authorization: {refused.message}")
+
+
 async def _publish(request: Request, prepared: Prepared) -> JsonResponse:
     try:
         await request.app.state.publisher.publish(prepared.messages)
@@ -80,11 +127,14 @@ async def _single(request: Request, call_type: str) -> JsonResponse:
     received_at = _now()
     header_key = basic_user(request.headers.get("authorization"))
     source = await _authenticate(request, header_key) if header_key else None
-    payload = await _payload(request, MAX_CALL_BYTES, "call")
+    with _counted(request, source):
+        payload = await _payload(request, MAX_CALL_BYTES, "call")
     if source is None:
         key = payload.get("writeKey") if isinstance(payload, dict) else None
         source = await _authenticate(request, key if isinstance(key, str) else None)
-    return await _publish(request, prepare_single(payload, call_type, source, received_at))
+    with _counted(request, source, payload):
+        prepared = prepare_single(payload, call_type, source, received_at)
+    return await _publish(request, prepared)
 
 
 def _single_route(call_type: str):
@@ -121,11 +171,14 @@ async def ingest_batch(request: Request) -> JsonResponse:
     received_at = _now()
     header_key = basic_user(request.headers.get("authorization"))
     source = await _authenticate(request, header_key) if header_key else None
-    payload = await _payload(request, MAX_BATCH_BYTES, "batch")
+    with _counted(request, source):
+        payload = await _payload(request, MAX_BATCH_BYTES, "batch")
     if source is None:
         key = payload.get("writeKey") if isinstance(payload, dict) else None
         source = await _authenticate(request, key if isinstance(key, str) else None)
-    return await _publish(request, prepare_batch(payload, source, received_at))
+    with _counted(request, source, payload):
+        prepared = prepare_batch(payload, source, received_at)
+    return await _publish(request, prepared)
 
 
 @router.post(
@@ -144,13 +197,19 @@ async def destination_webhook(connection_id: str, request: Request) -> JsonRespo
     name or a Bearer token. Segment already corrected the timestamps, so they are kept."""
     received_at = _now()
     authorization = request.headers.get("authorization")
-    source = await _authenticate(request, basic_user(authorization) or bearer_token(authorization), connection_id)
-    payload = await _payload(request, MAX_BATCH_BYTES, "batch")
-    if isinstance(payload, dict) and "batch" in payload:
-        prepared = prepare_batch(payload, source, received_at, skew_correct=False)
-    else:
-        call_type = payload.get("type") if isinstance(payload, dict) else None
-        if call_type not in CALL_MODELS:
-            raise InvalidInput("type", "must be one of " + ", ".join(CALL_MODELS))
-        prepared = prepare_single(payload, call_type, source, received_at, skew_correct=False)
+    try:
+        source = await _authenticate(request, basic_user(authorization) or bearer_token(authorization), connection_id)
+    except Unauthorized as exc:
+        await _count_unauthorized(request, connection_id, exc)
+        raise
+    with _counted(request, source):
+        payload = await _payload(request, MAX_BATCH_BYTES, "batch")
+    with _counted(request, source, payload):
+        if isinstance(payload, dict) and "batch" in payload:
+            prepared = prepare_batch(payload, source, received_at, skew_correct=False)
+        else:
+            call_type = payload.get("type") if isinstance(payload, dict) else None
+            if call_type not in CALL_MODELS:
+                raise InvalidInput("type", "must be one of " + ", ".join(CALL_MODELS))
+            prepared = prepare_single(payload, call_type, source, received_at, skew_correct=False)
     return await _publish(request, prepared)

@@ -32,5 +32,7 @@ def timeline(
         str | None, Query(max_length=2000, description="`events.next_cursor` of the previous page")
     ] = None,
 ):
-    """``entity_type`` is ``account`` or ``contact``; ids of another organisation answer 404."""
+    """``entity_type`` is ``account`` or ``contact``; ids of another organisation answer 404.
+    ``activity`` days are UTC calendar days, whatever the organisation's time zone: the
+    pipeline counts events per UTC day. Times are instants (UTC) to show in any zone."""
     return timelines.timeline(session, principal, entity_type, entity_id, limit=limit, cursor=cursor)

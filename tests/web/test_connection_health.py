@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
+from variance.api.schemas.ingest import CALL_MODELS
 from variance.appdb.models import ConnectionCalls, ConnectionRejection
 from variance.appdb.session import make_engine, migrate, session_factory
 from variance.core import bus
@@ -179,3 +180,81 @@ def test_the_writer_thread_ends_once_its_app_is_gone(tmp_path):
     thread.join(timeout=10)
     engine.dispose()
     assert not thread.is_alive()
+
+
+def _calls(api, web, connection_id: str) -> dict:
+    admin = {"Authorization": f"Bearer {web.admin_token}"}
+    body = api.get(f"/v1/connections/{connection_id}/calls", headers=admin).json()
+    with web.sessions() as session:  # every rejection kept, not only the latest five the API answers
+        reasons = session.scalars(
+            select(ConnectionRejection.reason)
+            .where(ConnectionRejection.connection_id == connection_id)
+            .order_by(ConnectionRejection.id)
+        ).all()
+        ids = session.scalars(
+            select(ConnectionRejection.message_id)
+            .where(ConnectionRejection.connection_id == connection_id)
+            .order_by(ConnectionRejection.id)
+        ).all()
+    return {
+        "accepted": body["accepted_last_hour"],
+        "rejected": body["rejected_last_hour"],
+        "reasons": reasons,
+        "ids": ids,
+    }
+
+
+def test_calls_refused_whole_count_as_rejected_calls_of_the_connection_they_name(web):
+    connection_id, secret = _connection(web)
+    other_id, _ = _connection(web, "other")
+    api = web.client()
+    hook = f"/v1/webhooks/{connection_id}"
+    answers = [
+        api.post(hook, json={"type": "track", "userId": "u", "event": "E"}, headers={"Authorization": "Bearer nope"}),
+        api.post(hook, json={"type": "track", "userId": "u", "event": "E"}),
+        api.post(hook, content=b"{not json", headers={"Authorization": f"Bearer {secret}"}),
+        api.post(hook, json={"type": "bogus"}, headers={"Authorization": f"Bearer {secret}"}),
+        api.post("/v1/track", content=b"x" * (33 * 1024), headers=_basic(secret)),
+        api.post("/v1/track", json={"userId": "u", "messageId": "m-no-event"}, headers=_basic(secret)),
+        api.post("/v1/batch", json={"writeKey": secret, "batch": []}),
+    ]
+    assert [a.status_code for a in answers] == [401, 401, 400, 400, 413, 400, 400]
+    found = _calls(api, web, connection_id)
+    assert (found["accepted"], found["rejected"]) == (0, 7)
+    assert found["reasons"] == [
+        "Authorization: the write key is not valid for this endpoint",
+        "Authorization: a write key is required: send it as the Basic auth user name",
+        "body: must be valid JSON in UTF-8 (unexpected character, expected a string key)",
+        "type: must be one of " + ", ".join(CALL_MODELS),
+        "call exceeds 32 KB: Segment's limit is 32 KB per call",
+        "event: is required for track calls and must be a non-empty string",
+        "batch: must contain at least one call",
+    ]
+    assert found["ids"] == [None, None, None, None, None, "m-no-event", None]
+    assert _calls(api, web, other_id)["rejected"] == 0  # a refusal is its own connection's only
+
+    client, _ = web.signed_in()
+    row = client.get("/integrations").text.split('data-testid="connection-web"', 1)[1].split("</tr>", 1)[0]
+    assert row.count("0 accepted, 7 rejected") == 2  # last hour and last 24 hours
+
+
+def test_refusals_that_name_no_connection_are_counted_nowhere(web):
+    connection_id, secret = _connection(web)
+    api = web.client()
+    answers = [
+        api.post("/v1/track", json={"userId": "u", "event": "E"}, headers=_basic("wrong-key")),  # no such key
+        api.post("/v1/batch", content=b"{not json"),  # the key would be in the body that did not parse
+        api.post("/v1/webhooks/con_nobody", json={"type": "track"}, headers={"Authorization": f"Bearer {secret}"}),
+    ]
+    assert [a.status_code for a in answers] == [401, 400, 401]
+    connection_calls.flush_pending(web.app.state)
+    with web.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ConnectionRejection)) == 0
+        assert session.scalar(select(func.count()).select_from(ConnectionCalls)) == 0
+    # a valid secret sent to another connection's webhook URL counts against the URL's connection
+    second_id, _ = _connection(web, "second")
+    refused = api.post(
+        f"/v1/webhooks/{second_id}", json={"type": "track"}, headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert refused.status_code == 401
+    assert (_calls(api, web, second_id)["rejected"], _calls(api, web, connection_id)["rejected"]) == (1, 0)

@@ -208,23 +208,23 @@ def test_views_builder_creates_a_view_with_a_tag_and_lists_its_members(web):
     client, csrf = web.signed_in()
     tag = client.post(
         "/tags",
-        data={"name": "Big", "entity": "account", "match": "all", "csrf_token": csrf,
-              "cond_type": ["trait", ""], "cond_path": ["seats", ""], "cond_op": ["gte", "equals"],
-              "cond_value": ["10", ""], "cond_ref": ["", ""]},
+        data={"name": "Big", "entity": "account", "csrf_token": csrf, "node": ["r", "r.0", "r.1"], "r.match": "all",
+              "r.0.type": "trait", "r.0.path": "seats", "r.0.op": "gte", "r.0.value": "10", "r.0.ref": "",
+              "r.1.type": "", "r.1.path": "", "r.1.op": "equals", "r.1.value": "", "r.1.ref": ""},
     )  # fmt: skip
     assert tag.status_code == 303, tag.text
     tag_id = re.search(r'<option value="(tag_[^"]+)">Tag: Big', client.get("/views").text).group(1)
     view = client.post(
         "/views",
-        data={"name": "Big pro accounts", "entity": "account", "match": "all", "csrf_token": csrf,
-              "cond_type": ["trait", "tag"], "cond_path": ["plan", ""], "cond_op": ["equals", "has"],
-              "cond_value": ["pro", ""], "cond_ref": ["", tag_id]},
+        data={"name": "Big pro accounts", "entity": "account", "csrf_token": csrf, "node": ["r", "r.0", "r.1"],
+              "r.match": "all", "r.0.type": "trait", "r.0.path": "plan", "r.0.op": "equals", "r.0.value": "pro",
+              "r.1.type": "tag", "r.1.op": "has", "r.1.ref": tag_id},
     )  # fmt: skip
     assert view.status_code == 303, view.text
     page = client.get(view.headers["location"]).text
     assert "1 account match now" in page and ">Alpha</a>" in page and "Beta" not in page
     assert 'data-testid="sidebar-views"' in page and ">Big pro accounts</a></li>" in page
-    empty = client.post("/views", data={"name": "Nothing", "entity": "account", "match": "all", "csrf_token": csrf})
+    empty = client.post("/views", data={"name": "Nothing", "entity": "account", "r.match": "all", "csrf_token": csrf})
     assert empty.status_code == 400 and "<strong>definition.conditions</strong>" in empty.text
 
 

@@ -9,8 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.web.builders import stream_item
+from tests.support import builders
+from tests.web.builders import daily, stream_item
 from tests.web.conftest import csrf_of
+from variance.appdb.types import utcnow
 from variance.workspace import org_settings, streams
 
 WINTER = datetime(2026, 1, 15, 23, 30, tzinfo=timezone.utc)  # already the 16th in Paris
@@ -77,3 +79,37 @@ def test_members_cannot_change_the_time_zone(web):
 def test_the_admin_form_offers_the_databases_names():
     assert {"Europe/Paris", "America/New_York", "Asia/Kolkata", "UTC"} <= org_settings.time_zone_names()
     assert org_settings.parse_time_zone("Asia/Kolkata") == "Asia/Kolkata"
+
+
+def _label_that_differs_from_utcs(zone: str, now: datetime) -> tuple[datetime, str]:
+    """An instant of the last two days that the zone's calendar names ("today", ...) otherwise
+    than UTC's would: there always is one, since the two midnights differ."""
+    for minutes in range(30, 48 * 60, 30):
+        at = now - timedelta(minutes=minutes)
+        local = org_settings.relative_day(at, zone, now)
+        if local is not None and local != org_settings.relative_day(at, "UTC", now):
+            return at, local
+    raise AssertionError("no instant found")
+
+
+def test_last_seen_says_today_by_the_organisations_calendar_and_activity_days_say_they_are_utc(web):
+    client, csrf = web.signed_in()
+    assert _set(client, csrf, "Pacific/Kiritimati").status_code == 303  # UTC+14: its midnight is 10:00 UTC
+    at, label = _label_that_differs_from_utcs("Pacific/Kiritimati", utcnow())
+    web.insert(
+        builders.account(web.org_id, "acme", name="Acme Inc", last_seen=at),
+        builders.contact(web.org_id, "u1", name="Ada", account_id="acme", last_seen=at),
+        daily(web.org_id, "account", "acme", utcnow().date(), count=4),
+    )
+    shown = at.astimezone(org_settings.zone("Pacific/Kiritimati")).strftime("%Y-%m-%d %H:%M +14")
+    page = client.get("/accounts/acme").text
+    assert f"last seen {shown} ({label})" in page  # the account, and its contact below
+    assert page.count(f"{shown} ({label})") == 2
+    assert "(UTC)</th>" in page and 'data-testid="activity-days">Days here are UTC days' in page
+    assert f"<td>{utcnow().date().isoformat()}</td>" in page
+    assert f"{shown} ({label})" in client.get("/accounts").text
+
+    _set(client, csrf, "UTC")
+    page = client.get("/accounts/acme").text
+    assert f"({label})" not in page.split("Activity, last 30 days")[0]
+    assert "activity-days" not in page and '<th scope="col">Day</th>' in page
