@@ -19,7 +19,9 @@ it produced, which then are not on ``rows``).
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple, Protocol
@@ -132,17 +134,38 @@ class _Counters:
 _KEYED = tuple[tuple[str, str], Any]
 
 
+# When each organisation's configuration watcher was last told of it, per pipeline (its
+# DoFns' token) and organisation, in this worker process: (the snapshot seen, monotonic time).
+_PINGED: dict[tuple[str, str], tuple[OrgConfig, float]] = {}
+_PINGED_LOCK = threading.Lock()
+
+
 class _RouteFn(beam.DoFn):
     """What both de-duplications share: what a first delivery becomes."""
 
-    def __init__(self, config_provider: ConfigProvider, initial: InitialState | None = None):
+    def __init__(
+        self, config_provider: ConfigProvider, initial: InitialState | None = None, ping_every_s: float = 30.0
+    ):
         self._config = config_provider
         self._initial = initial
         self._counters = _Counters()
         self._duplicates = Metrics.counter("variance", "duplicates")
+        # pickled with the DoFn, so every copy of this step (per bundle, per worker) shares it
+        self._token = uuid.uuid4().hex
+        self._ping_every_s = ping_every_s
 
-    def start_bundle(self) -> None:
-        self._pinged: set[str] = set()
+    def _should_ping(self, org: str, config: OrgConfig) -> bool:
+        """The watcher is keyed by organisation, so it is told of one only when this process
+        sees a new configuration snapshot of it (the provider keeps an unchanged one's
+        identity), and at least every ``ping_every_s``: not per bundle, which on a hundred
+        workers would make its key receive hundreds of elements a second."""
+        key, now = (self._token, org), time.monotonic()
+        held = _PINGED.get(key)
+        if held is not None and held[0] is config and now - held[1] < self._ping_every_s:
+            return False
+        with _PINGED_LOCK:
+            _PINGED[key] = (config, now)
+        return True
 
     def _seen_before(self, org_id: str, message_id: str) -> bool:
         """Seen by the pipeline before the last restart (what the warehouse holds)."""
@@ -156,10 +179,10 @@ class _RouteFn(beam.DoFn):
     def _route(self, org: str, envelope: Envelope):
         event = envelope.event
         assert event is not None  # callers skip envelopes without an event
-        if org not in self._pinged:  # the configuration watcher hears of each organisation
-            self._pinged.add(org)
+        config = self._config(org)
+        if self._should_ping(org, config):
             yield TaggedOutput(_ORGS, ((org, ""), event.event_time))
-        for stage, target, message in route(self._config(org), event, envelope.ack_id):
+        for stage, target, message in route(config, event, envelope.ack_id):
             yield TaggedOutput(stage, (target, message))
 
 
@@ -173,8 +196,14 @@ class DedupeAndRouteFn(_RouteFn):
     SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
     EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
 
-    def __init__(self, config_provider: ConfigProvider, window_us: int, initial: InitialState | None = None):
-        super().__init__(config_provider, initial)
+    def __init__(
+        self,
+        config_provider: ConfigProvider,
+        window_us: int,
+        initial: InitialState | None = None,
+        ping_every_s: float = 30.0,
+    ):
+        super().__init__(config_provider, initial, ping_every_s)
         self._window_us = window_us
 
     def process(
@@ -613,9 +642,9 @@ class ComputeSignals(beam.PTransform):
 
         dedupe: _RouteFn
         if in_process:
-            by_message, dedupe = _by_message_bucket, BucketDedupeAndRouteFn(config, initial)
+            by_message, dedupe = _by_message_bucket, BucketDedupeAndRouteFn(config, initial, self._refresh_s)
         else:
-            by_message, dedupe = _by_message, DedupeAndRouteFn(config, self._window_us, initial)
+            by_message, dedupe = _by_message, DedupeAndRouteFn(config, self._window_us, initial, self._refresh_s)
         messages = (
             keyed_events
             | "ByMessage" >> beam.Map(by_message)

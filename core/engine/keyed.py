@@ -192,6 +192,11 @@ class _MilestoneKey:
     definitions: dict[str, tuple] = field(default_factory=dict)
     # the newest arrival this key's timer is to settle it to (see ``arrived``)
     settle_at: int | None = None
+    # The oldest kept event's time, kept up as events are added and found again after a
+    # prune: the timer asks for it on every message, and a very large account keeps tens
+    # of thousands of events (a scan per message made its key quadratic).
+    _oldest_seen: int | None = field(default=None, repr=False, compare=False)
+    _oldest_known: bool = field(default=False, repr=False, compare=False)
 
     def _configure(self, config: OrgConfig) -> None:
         """Drop states of milestones deleted or redefined (a Rebuild brings the new one)."""
@@ -260,10 +265,21 @@ class _MilestoneKey:
         return min(due) if due else None
 
     def prune_due(self) -> int | None:
-        return prune_due(self._oldest(), self.lateness_us)
+        if not self._oldest_known:
+            self._oldest_seen, self._oldest_known = self._oldest(), True
+        return prune_due(self._oldest_seen, self.lateness_us)
+
+    def _kept(self, event_time: int) -> None:
+        """An event was added to those this key keeps."""
+        if self._oldest_known and (self._oldest_seen is None or event_time < self._oldest_seen):
+            self._oldest_seen = event_time
+
+    def _forgot(self) -> None:
+        """Events were forgotten: the oldest is found again when next asked."""
+        self._oldest_known = False
 
     def _oldest(self) -> int | None:
-        """The event time of the oldest event this key keeps for corrections."""
+        """The event time of the oldest event this key keeps for corrections (a scan)."""
         return None
 
     def advance(self, config: OrgConfig, as_of_us: int, source: str, now: int) -> list[Row]:
@@ -452,6 +468,7 @@ class ContactKey(_MilestoneKey):
         was_present = entry is not None and entry.present
         if entry is None:
             entry = self.entries[message_id] = Entry(t, version, False, group_id, None, counted, kind=kind, name=name)
+            self._kept(t)
         entry.version = version
         if present != was_present:
             self._count(config, counted.contact, t, present)
@@ -552,6 +569,7 @@ class ContactKey(_MilestoneKey):
         reach = self.as_of - self.lateness_us
         for message_id in [m for m, e in self.entries.items() if e.event_time < reach]:
             del self.entries[message_id]
+        self._forgot()
 
     def to_state(self) -> tuple:
         return (
@@ -612,6 +630,8 @@ class AccountKey(_MilestoneKey):
         if message.present != was_present:
             self._count(config, message.milestones, message.event_time, message.present)
         self.counts[item] = (message.version, message.present, message.event_time, message.milestones)
+        if held is None:
+            self._kept(message.event_time)
 
     def _oldest(self) -> int | None:
         return min((held[2] for held in self.counts.values()), default=None)
@@ -622,6 +642,7 @@ class AccountKey(_MilestoneKey):
         reach = self.as_of - self.lateness_us
         for item in [i for i, held in self.counts.items() if held[2] < reach]:
             del self.counts[item]
+        self._forgot()
 
     def to_state(self) -> tuple:
         return (

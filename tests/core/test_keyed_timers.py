@@ -131,3 +131,33 @@ def test_the_settled_time_survives_the_encoded_state():
     assert again.settle_at == T0 and again.timer_at() == key.timer_at()
     account = AccountKey("org_a", "acme", "account", LATENESS, as_of=T0, settle_at=T0 + DAY)
     assert AccountKey.from_state(account.to_state()).settle_at == T0 + DAY
+
+
+def test_the_oldest_kept_event_is_kept_up_without_a_scan_and_found_again_after_a_prune():
+    """An account's key answers its prune time from the oldest event it keeps, kept up as
+    events arrive (out of order too) and found again after a prune forgets some; the
+    answer is always the one a scan of what it keeps gives."""
+    import random
+
+    rng = random.Random(7)
+    cfg = config(milestones=[milestone("m", threshold=3, window_us=DAY)])
+    key = AccountKey("org_a", "acme", "account", LATENESS)
+    scans = 0
+    scan = key._oldest
+
+    def counting_scan():
+        nonlocal scans
+        scans += 1
+        return scan()
+
+    key._oldest = counting_scan  # type: ignore[method-assign]
+    newest = T0
+    for i in range(400):
+        t = newest - rng.randrange(0, 2 * DAY) if i % 3 else newest + rng.randrange(0, 4 * HOUR)
+        newest = max(newest, t)
+        key.receive(cfg, AccountCount(f"t{i}", f"u{i % 7}", t, ("m",), (0, 1), True))
+        assert key.prune_due() == prune_due(scan(), LATENESS)
+        if i % 100 == 99:
+            key.advance(cfg, newest, "streaming", 0)  # forgets what left the lateness
+            assert key.prune_due() == prune_due(scan(), LATENESS)
+    assert scans <= 1 + 4  # once at the start, once after each prune

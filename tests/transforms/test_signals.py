@@ -262,3 +262,24 @@ def test_a_milestone_created_while_running_is_evaluated_over_history():
         equal_to([("achieved", 2, 2, "recompute")]),
     )
     p.run()
+
+
+def test_the_configuration_watcher_hears_of_an_organisation_per_new_snapshot_not_per_bundle(monkeypatch):
+    """Its key is the organisation's, so on many workers a ping per bundle would make it a
+    hot key: a process pings once per configuration snapshot it sees, and again only after
+    the refresh interval; another pipeline (another DoFn token) pings on its own."""
+    from variance.transforms import signals
+
+    clock = [1000.0]
+    monkeypatch.setattr(signals.time, "monotonic", lambda: clock[0])
+    first, changed = config(), config(milestones=[milestone(threshold=2, window_us=None)])
+    route = signals.BucketDedupeAndRouteFn(StaticConfig(first), ping_every_s=30.0)
+    assert route._should_ping("org_a", first)
+    assert not route._should_ping("org_a", first)  # the next bundles
+    assert route._should_ping("org_b", first)  # another organisation
+    assert route._should_ping("org_a", changed)  # a new snapshot: a changed milestone
+    assert not route._should_ping("org_a", changed)
+    clock[0] += 31
+    assert route._should_ping("org_a", changed)  # the refresh interval passed
+    other = signals.BucketDedupeAndRouteFn(StaticConfig(first), ping_every_s=30.0)
+    assert other._should_ping("org_a", changed)
