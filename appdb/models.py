@@ -345,9 +345,10 @@ class DailyActivityRow(Base):
 
 
 class TagMemberRow(Base):
-    """Which entities carry which smart tag. The workspace reads it (tag counts, an
-    entity's tags) and clears a deleted tag's rows, but nothing fills it yet: the web
-    app's issue gives it a writer; until then it stays empty."""
+    """Which entities carry which smart tag, and since when. The pipeline's serving sink
+    keeps it current (``variance.serving.tags.refresh_tag_members``, after each batch and
+    on its timers); the workspace reads it (tag counts, an entity's tags) and clears a
+    deleted tag's rows."""
 
     __tablename__ = ServingTable.tag_members.value
     __table_args__ = (Index("ix_tag_members_entity", "org_id", "entity_id"),)

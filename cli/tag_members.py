@@ -2,7 +2,9 @@
 
 Membership also changes with the clock alone ("achieved within 7 days", "3 events in
 30 days"), so run it on a schedule (``--every SECONDS``, Ctrl-C stops) as well as after
-a change of definitions. One such process per deployment: two would race on the rows."""
+a change of definitions. The pipeline's serving sink does the same by itself (after each
+batch, and on timers); this stays for a manual run. Entries and exits it finds are
+Tag events, written once whoever finds them."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from sqlalchemy import select
 
 from variance.appdb.models import Organisation
 from variance.cli.common import db_session, emit, say
-from variance.serving.tags import refresh_tag_members
+from variance.pipelines.config_source import load_org_config
+from variance.pipelines.sinks.serving import evaluate_tags
 
 
 def refresh(
@@ -26,7 +29,8 @@ def refresh(
         with db_session() as session:
             orgs = [org] if org else list(session.scalars(select(Organisation.id).order_by(Organisation.id)))
             for org_id in orgs:
-                result = refresh_tag_members(session, org_id)
+                # Entries and exits are Tag events here too, as when the pipeline finds them.
+                result = evaluate_tags(session, org_id, lambda o: load_org_config(session, o))
                 totals["entered"] += result.entered
                 totals["left"] += result.left
         if not every:

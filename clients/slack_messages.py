@@ -1,4 +1,5 @@
-"""Block Kit messages for Slack: one per stream match, and one per milestone achieved or lost.
+"""Block Kit messages for Slack: one per stream match, one per milestone achieved or lost,
+and one per smart tag entered or left.
 
 Pure functions from a small typed input to the keyword arguments of ``chat.postMessage``
 (``client.chat_postMessage(channel=..., **payload)``): ``text`` (the plain fallback Slack
@@ -483,4 +484,73 @@ def digest_message(
     while payload_size(payload) > PAYLOAD_BUDGET and len(blocks) > 2:  # cannot happen with the cuts above
         blocks.pop(2)
         payload = _payload(digest_text(stream_name, total, len(by_account)), blocks)
+    return payload
+
+
+# -- smart tag entered or left --------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TagChangeMessage:
+    """What a smart tag message shows: an account or contact entering or leaving a tag."""
+
+    stream_id: str
+    stream_name: str
+    tag_name: str
+    entered: bool
+    changed_at: int  # microseconds
+    entity_type: EntityType
+    entity_id: str
+    entity_name: str | None = None  # the account's name, or the contact's name or email
+
+    @classmethod
+    def from_tag(
+        cls, tag: Mapping[str, Any], *, stream_id: str, stream_name: str, entity_name: str | None = None
+    ) -> TagChangeMessage:
+        """From the ``tag`` part of an outbox payload (the serving sink writes it)."""
+        return cls(
+            stream_id=stream_id,
+            stream_name=stream_name,
+            tag_name=tag["tag_name"],
+            entered=bool(tag["entered"]),
+            changed_at=tag["changed_at"],
+            entity_type=EntityType(tag["entity_type"]),
+            entity_id=tag["entity_id"],
+            entity_name=entity_name,
+        )
+
+
+def tag_text(message: TagChangeMessage, limit: int = LABEL_LIMIT) -> str:
+    """The plain fallback: ``[stream] Acme entered Hot Trial``."""
+    entity = inert(message.entity_name or message.entity_id, limit)
+    verb = "entered" if message.entered else "left"
+    return f"[{inert(message.stream_name, limit)}] {entity} {verb} {inert(message.tag_name, limit)}"
+
+
+def _tag_blocks(message: TagChangeMessage, links: VarianceLinks, limit: int) -> list[dict]:
+    label = inert(message.entity_name or message.entity_id, limit)
+    if message.entity_type == EntityType.account:
+        url, noun = links.account(message.entity_id), "account"
+    else:
+        url, noun = links.contact(message.entity_id), "contact"
+    verb = "entered" if message.entered else "left"
+    facts = [
+        ("Tag", inert(message.tag_name, limit)),
+        (noun.capitalize(), _link(url, label)),
+        ("When", _when(message.changed_at)),
+        ("Stream", _link(links.stream(message.stream_id), inert(message.stream_name, limit))),
+    ]
+    short = min(limit, HEADER_LIMIT // 2)
+    header = f"{inert(message.entity_name or message.entity_id, short)} {verb} {inert(message.tag_name, short)}"
+    return [_header(header), _fields(facts), *_actions([(f"Open {noun} in Variance", url, f"open_{noun}")])]
+
+
+def tag_message(message: TagChangeMessage, links: VarianceLinks) -> dict:
+    """The ``chat.postMessage`` arguments for an entity entering or leaving a smart tag
+    (its own layout: who entered or left which tag, when, stream)."""
+    limit = LABEL_LIMIT
+    payload = _payload(tag_text(message, limit), _tag_blocks(message, links, limit))
+    while payload_size(payload) > PAYLOAD_BUDGET and limit > MIN_LABEL_LIMIT:
+        limit = max(MIN_LABEL_LIMIT, limit // 2)
+        payload = _payload(tag_text(message, limit), _tag_blocks(message, links, limit))
     return payload

@@ -4,7 +4,9 @@ streams carry, what smart tags count. One definition for the API, the pipeline a
 Segment calls map to kinds as the Segment destination describes: page -> ``Page``,
 screen -> ``Screen``, track -> ``Action`` named by the track event, identify ->
 ``Identify`` (and a contact upsert), group -> ``Group`` (and an account upsert). A
-milestone reached or lost is an event of kind ``Milestone`` named by the milestone.
+milestone reached or lost is an event of kind ``Milestone`` named by the milestone; an
+account or contact entering or leaving a smart tag is an event of kind ``Tag`` named by
+the tag (written by the serving sink, ``variance.pipelines.sinks.serving``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class EventKind(str, Enum):
     identify = "Identify"
     group = "Group"
     milestone = "Milestone"
+    tag = "Tag"
 
 
 # Kinds whose event types are told apart by name; the others are one type each.
@@ -37,7 +40,7 @@ class EventKind(str, Enum):
 # through the API, and holding it would cost every later step.
 MAX_BUS_DATA_BYTES = MAX_CALL_BYTES + 2048
 
-NAMED_KINDS = frozenset({EventKind.action, EventKind.milestone})
+NAMED_KINDS = frozenset({EventKind.action, EventKind.milestone, EventKind.tag})
 
 SEGMENT_TYPE_TO_KIND = {
     "page": EventKind.page,
@@ -49,13 +52,13 @@ SEGMENT_TYPE_TO_KIND = {
 
 
 class EventTypeRef(BaseModel):
-    """One event type: a kind, and for Action and Milestone the name."""
+    """One event type: a kind, and for Action, Milestone and Tag the name."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: EventKind
     name: str | None = Field(
-        None, min_length=1, max_length=1024, description="Required for Action (the track event) and Milestone"
+        None, min_length=1, max_length=1024, description="Required for Action (the track event), Milestone and Tag"
     )
 
     @model_validator(mode="after")

@@ -1,4 +1,5 @@
-"""Property filters compiled to SQL, for the DuckDB warehouse and BigQuery.
+"""Property filters compiled to SQL, for the DuckDB warehouse and BigQuery, and for the
+app database (SQLite and PostgreSQL) where tags are evaluated over the serving tables.
 
 The meaning is the one :mod:`variance.core.filters` defines and evaluates in Python;
 this module only says it in SQL. Everything is built as sqlglot expression trees:
@@ -20,6 +21,27 @@ How each dialect reaches a property:
   (rounds large numbers to the nearest double, as the Python side does) and ``LAX_BOOL``
   give the value. The LAX functions never raise and ``JSON_TYPE`` is checked beside them,
   so BigQuery's freedom to evaluate ``AND`` operands in any order cannot cause an error.
+
+- SQLite: the column is TEXT holding valid JSON (or NULL). Each segment is one
+  ``json_each`` lookup, ``(SELECT j.type|j.atom FROM json_each(parent) AS j WHERE j.key =
+  'k')``: ``json_each`` yields keys decoded, whereas a JSON path compares the label as
+  written (``"\u00e9"`` would not match ``é``) and cannot quote a key holding ``"``. A
+  parent must be of type ``object``; array elements have integer keys, which never equal
+  a text literal, so arrays are never traversed. Integers are read ``CAST(... AS REAL)``
+  so they round to a double as the Python side does (SQLite compares an integer with a
+  real exactly). Substrings use ``instr``, which is by code point and case-sensitive
+  (``LIKE`` is neither).
+- PostgreSQL: the column is read as ``CAST(col AS JSONB)`` (a no-op on JSONB, a parse of
+  JSON text). A path is ``->`` with text keys, which reads only object fields (NULL on an
+  array), ``jsonb_typeof`` gives the kind. Numbers are ``numeric`` there, so they are
+  rounded to a double explicitly, with the cases ``numeric -> float8`` would raise on
+  (beyond the largest double, below half the smallest) mapped to infinity and zero, as a
+  JSON parser rounds them. Every cast sits in a ``CASE`` guarded by the kind, since
+  PostgreSQL evaluates ``AND`` in any order and its casts raise.
+- Neither app database holds U+0000 in a JSON string (PostgreSQL's JSONB refuses
+  ``\u0000``, SQLite's JSON functions cut the string at it), so a string value holding it
+  matches nothing there. Timestamp comparisons (``gt``/``lt`` with a timestamp string)
+  are not compiled for the app databases yet: they raise ``ValueError``.
 
 Each filter is wrapped in ``COALESCE(..., FALSE)`` before a negation, so the compiled
 predicate is never NULL and ``not_*`` operators are exact complements. A NULL column
@@ -48,7 +70,7 @@ from variance.core.filters import (
     parse_timestamp,
 )
 
-Dialect = Literal["duckdb", "bigquery"]
+Dialect = Literal["duckdb", "bigquery", "sqlite", "postgres"]
 Kind = Literal["string", "number", "boolean", "present"]
 
 
@@ -97,12 +119,16 @@ def _holds(f: PropertyFilter, prop: _Property) -> exp.Expr:
     if op is FilterOp.IN:
         return _equals_any(prop, value)  # type: ignore[arg-type]
     if op in (FilterOp.CONTAINS, FilterOp.STARTS_WITH):
+        if isinstance(value, str) and "\x00" in value and not prop.holds_nul:
+            return exp.false()
         if value == "":  # every string contains and starts with ""
             return prop.has_kind("string")
         test = prop.contains if op is FilterOp.CONTAINS else prop.starts_with
         return exp.and_(prop.has_kind("string"), test(prop.string(), exp.Literal.string(value)))
     compare = _COMPARISONS[op]
     if isinstance(value, str):
+        if not prop.compares_timestamps:
+            raise ValueError(f"value for op {op.value!r}: timestamp comparisons are not compiled for this dialect yet")
         micros = parse_timestamp(value)
         if micros is None:  # only reachable by skipping validation (model_construct)
             raise ValueError(f"value for op {op.value!r}: {value!r} is not a timestamp")
@@ -123,7 +149,7 @@ _COMPARISONS = {FilterOp.GT: exp.GT, FilterOp.GTE: exp.GTE, FilterOp.LT: exp.LT,
 
 def _equals_any(prop: _Property, values: Sequence[Scalar]) -> exp.Expr:
     """Same kind and equal to one of ``values``: one test per kind present in the list."""
-    strings = [exp.Literal.string(v) for v in values if isinstance(v, str)]
+    strings = [exp.Literal.string(v) for v in values if isinstance(v, str) and (prop.holds_nul or "\x00" not in v)]
     booleans = [exp.Boolean(this=v) for v in values if isinstance(v, bool)]
     numbers = [_double(v) for v in values if not isinstance(v, (str, bool))]
     by_kind: tuple[tuple[Kind, Callable[[], exp.Expression], Sequence[exp.Expr]], ...] = (
@@ -132,6 +158,8 @@ def _equals_any(prop: _Property, values: Sequence[Scalar]) -> exp.Expr:
         ("boolean", prop.boolean, booleans),
     )
     tests = [exp.and_(prop.has_kind(kind), _one_of(read(), literals)) for kind, read, literals in by_kind if literals]
+    if not tests:  # only strings the database cannot hold
+        return exp.false()
     return exp.or_(*tests, copy=False) if len(tests) > 1 else tests[0]
 
 
@@ -152,6 +180,9 @@ def _timestamp_literal(micros: int) -> exp.Expression:
 
 class _Property(ABC):
     """One property path of one event, as a dialect reads it."""
+
+    holds_nul = True  # whether a JSON string in this dialect may contain U+0000
+    compares_timestamps = True
 
     def __init__(self, column: exp.Expression, segments: tuple[str, ...]) -> None:
         self._column = column
@@ -307,7 +338,144 @@ class _BigQueryProperty(_Property):
         return exp.TryCast(this=self._normalized_timestamp_text(upper=False), to=exp.DataType.build("TIMESTAMPTZ"))
 
 
-_DIALECTS: dict[str, type[_Property]] = {"duckdb": _DuckDBProperty, "bigquery": _BigQueryProperty}
+class _SQLiteProperty(_Property):
+    holds_nul = False
+    compares_timestamps = False
+    _TYPES = {"string": ("text",), "number": ("integer", "real"), "boolean": ("true", "false")}
+
+    def _lookup(self, read: str, parent: exp.Expression, key: str, *where: exp.Expression) -> exp.Expression:
+        entries = exp.Table(this=_call("json_each", parent), alias=exp.TableAlias(this=exp.to_identifier("j")))
+        found = _eq(exp.column("key", "j"), _str(key))
+        query = exp.select(exp.column(read, "j")).from_(entries).where(exp.and_(found, *where) if where else found)
+        return exp.Subquery(this=query)
+
+    def _parent(self) -> exp.Expression:
+        node = self.column
+        for segment in self.segments[:-1]:
+            node = self._lookup("value", node, segment, _eq(exp.column("type", "j"), _str("object")))
+        return node
+
+    def _read(self, what: str) -> exp.Expression:
+        return self._lookup(what, self._parent(), self.segments[-1])
+
+    def has_kind(self, kind: Kind) -> exp.Expr:
+        json_type = self._read("type")
+        if kind == "present":
+            return exp.NEQ(this=json_type, expression=_str("null"))
+        return _one_of(json_type, [_str(t) for t in self._TYPES[kind]])
+
+    def string(self) -> exp.Expression:
+        return self._read("atom")
+
+    def number(self) -> exp.Expression:
+        # A 64-bit integer compares exactly in SQLite; as a REAL it rounds like the Python side.
+        return exp.cast(self._read("atom"), exp.DataType.Type.DOUBLE)
+
+    def boolean(self) -> exp.Expression:
+        return _eq(self._read("type"), _str("true"))
+
+    def full_match(self, text: exp.Expression, pattern: str) -> exp.Expression:
+        raise NotImplementedError("SQLite has no regular expressions")
+
+    def contains(self, text: exp.Expression, needle: exp.Expression) -> exp.Expression:
+        return exp.GT(this=_call("instr", text, needle), expression=exp.Literal.number(0))
+
+    def starts_with(self, text: exp.Expression, prefix: exp.Expression) -> exp.Expression:
+        # instr gives the first occurrence, which is 1 exactly when text starts with prefix.
+        return _eq(_call("instr", text, prefix), exp.Literal.number(1))
+
+    def timestamp(self) -> exp.Expression:
+        raise NotImplementedError("timestamp comparisons are not compiled for SQLite")
+
+
+# Numbers at or beyond these round to infinity / to zero as a double (round half to even:
+# the largest double's mantissa is odd, the smallest denormal's is odd too).
+_HALF_BEYOND_MAX = 2**1024 - 2**970
+
+
+def _exact_decimal(numerator: int, power_of_two: int) -> str:
+    """numerator * 2**-power_of_two, written exactly in decimal."""
+    digits = str(numerator * 5**power_of_two).rjust(power_of_two + 1, "0")
+    return digits[:-power_of_two] + "." + digits[-power_of_two:]
+
+
+class _PostgresProperty(_Property):
+    holds_nul = False
+    compares_timestamps = False
+
+    def _node(self, segments: tuple[str, ...] | None = None) -> exp.Expression:
+        node: exp.Expression = exp.cast(self.column, "JSONB")
+        for segment in self.segments if segments is None else segments:
+            node = exp.JSONExtract(this=node, expression=_str(segment))
+        return node
+
+    def _typeof(self) -> exp.Expression:
+        return _call("jsonb_typeof", self._node())
+
+    def has_kind(self, kind: Kind) -> exp.Expr:
+        if kind == "present":
+            return exp.NEQ(this=self._typeof(), expression=_str("null"))
+        return _eq(self._typeof(), _str(kind))  # jsonb_typeof's names match ours
+
+    def _when(self, kind: Kind, value: exp.Expression) -> exp.Expression:
+        """``value`` only for a property of ``kind``: the casts raise on any other."""
+        return exp.Case(ifs=[exp.If(this=self.has_kind(kind), true=value)])
+
+    def string(self) -> exp.Expression:
+        last = _str(self.segments[-1])
+        return self._when("string", exp.JSONExtractScalar(this=self._node(self.segments[:-1]), expression=last))
+
+    def number(self) -> exp.Expression:
+        def numeric() -> exp.Expression:
+            return exp.cast(self._node(), "NUMERIC")
+
+        def bound(text: str) -> exp.Expression:
+            return exp.cast(exp.Literal.number(text), "NUMERIC")
+
+        def double(text: str) -> exp.Expression:
+            return exp.cast(_str(text), exp.DataType.Type.DOUBLE)
+
+        rounded = exp.Case(
+            ifs=[
+                exp.If(this=exp.GTE(this=numeric(), expression=bound(str(_HALF_BEYOND_MAX))), true=double("Infinity")),
+                exp.If(
+                    this=exp.LTE(this=numeric(), expression=bound(str(-_HALF_BEYOND_MAX))), true=double("-Infinity")
+                ),
+                exp.If(
+                    this=exp.LTE(this=exp.Abs(this=numeric()), expression=bound(_exact_decimal(1, 1075))),
+                    true=double("0"),
+                ),
+            ],
+            default=exp.cast(numeric(), exp.DataType.Type.DOUBLE),
+        )
+        return self._when("number", rounded)
+
+    def boolean(self) -> exp.Expression:
+        return self._when("boolean", exp.cast(self._node(), exp.DataType.Type.BOOLEAN))
+
+    def full_match(self, text: exp.Expression, pattern: str) -> exp.Expression:
+        raise NotImplementedError("timestamp comparisons are not compiled for PostgreSQL")
+
+    def contains(self, text: exp.Expression, needle: exp.Expression) -> exp.Expression:
+        return exp.GT(this=_call("strpos", text, needle), expression=exp.Literal.number(0))
+
+    def starts_with(self, text: exp.Expression, prefix: exp.Expression) -> exp.Expression:
+        return _call("starts_with", text, prefix)
+
+    def timestamp(self) -> exp.Expression:
+        raise NotImplementedError("timestamp comparisons are not compiled for PostgreSQL")
+
+
+_DIALECTS: dict[str, type[_Property]] = {
+    "duckdb": _DuckDBProperty,
+    "bigquery": _BigQueryProperty,
+    "sqlite": _SQLiteProperty,
+    "postgres": _PostgresProperty,
+}
+
+
+def _eq(left: exp.Expression, right: exp.Expression) -> exp.Expression:
+    return exp.EQ(this=left, expression=right)
 
 
 def _call(name: str, *args: exp.Expression) -> exp.Expression:

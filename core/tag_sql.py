@@ -1,5 +1,5 @@
 """Smart tag and view definitions (:mod:`variance.core.tag_tree`) compiled to SQL, for the
-DuckDB warehouse and BigQuery.
+DuckDB warehouse and BigQuery, and for the app database (SQLite, PostgreSQL).
 
 The meaning is the one ``core/tag_tree.py`` defines and evaluates in Python (its module
 docstring); this module only says it in SQL, the way :mod:`variance.core.filter_sql` does
@@ -11,7 +11,9 @@ What the predicate reads (the caller provides these relations, e.g. dbt's
 ``membership_inputs`` macro):
 
 - ``entities`` as ``e``: ``org_id``, ``entity_type``, ``entity_id``, ``traits`` (JSON as the
-  dialect holds it: VARCHAR text in DuckDB, ``JSON`` in BigQuery) and ``as_of_us`` (the
+  dialect holds it: VARCHAR text in DuckDB, ``JSON`` in BigQuery, JSON text in SQLite,
+  JSON text or JSONB in PostgreSQL; see :mod:`variance.core.filter_sql` for what each
+  dialect of trait condition cannot compile yet) and ``as_of_us`` (the
   as-of instant in microseconds since the epoch);
 - ``milestone_status`` as ``s``: ``org_id``, ``milestone_id``, ``entity_id``, ``achieved``
   (boolean) and ``achieved_at_us``;
@@ -57,6 +59,16 @@ _COUNT_OPS = {CountOp.gte: exp.GTE, CountOp.gt: exp.GT, CountOp.lte: exp.LTE, Co
 
 
 @dataclass(frozen=True)
+class Relations:
+    """The names the compiled SQL reads the three relations under (a caller that adapts
+    other tables with CTEs names them apart from the tables they read)."""
+
+    entities: str = ENTITIES
+    milestone_status: str = MILESTONE_STATUS
+    activity: str = ACTIVITY
+
+
+@dataclass(frozen=True)
 class TagTree:
     """A smart tag another definition may use: the entity type it is about and its tree."""
 
@@ -71,12 +83,13 @@ def tree_expression(
     dialect: Dialect,
     tags: Mapping[str, TagTree] | None = None,
     using: tuple[str, ...] = (),
+    relations: Relations = Relations(),
 ) -> exp.Expr:
     """The definition as a boolean SQL expression, never NULL, over the row ``e`` of
     ``entities`` (see the module docstring). ``tags`` holds the smart tags of the same
     organisation by id; ``using`` the ids of tags being inlined (a tag's own id when
     compiling its membership), which a tag condition may not inline again."""
-    return _Compiler(entity, dialect, dict(tags or {})).group(definition, using)
+    return _Compiler(entity, dialect, dict(tags or {}), relations).group(definition, using)
 
 
 def members_query(
@@ -89,18 +102,19 @@ def members_query(
     id_value: str,
     tags: Mapping[str, TagTree] | None = None,
     using: tuple[str, ...] = (),
+    relations: Relations = Relations(),
 ) -> exp.Select:
     """``SELECT org_id, <id_column>, entity_id FROM entities AS e WHERE ...``: the entities
     of one organisation and entity type the definition holds, labelled with the tag's or
     view's id."""
-    predicate = tree_expression(definition, entity=entity, dialect=dialect, tags=tags, using=using)
+    predicate = tree_expression(definition, entity=entity, dialect=dialect, tags=tags, using=using, relations=relations)
     return (
         exp.select(
             exp.alias_(exp.cast(exp.Literal.string(org_id), "TEXT"), "org_id"),
             exp.alias_(exp.cast(exp.Literal.string(id_value), "TEXT"), id_column),
             exp.column("entity_id", "e"),
         )
-        .from_(exp.alias_(exp.to_table(ENTITIES), "e", table=True))
+        .from_(exp.alias_(exp.to_table(relations.entities), "e", table=True))
         .where(
             exp.and_(
                 _eq(exp.column("org_id", "e"), exp.Literal.string(org_id)),
@@ -125,6 +139,7 @@ class _Compiler:
     entity: str
     dialect: Dialect
     tags: dict[str, TagTree]
+    relations: Relations = Relations()
 
     def group(self, group: ConditionGroup, using: tuple[str, ...]) -> exp.Expr:
         parts = [self.condition(c, using) for c in group.conditions]
@@ -156,7 +171,7 @@ class _Compiler:
             where.append(exp.GT(this=exp.column("achieved_at_us", "s"), expression=since))
         held = exp.Exists(
             this=exp.select(exp.Literal.number(1))
-            .from_(exp.alias_(exp.to_table(MILESTONE_STATUS), "s", table=True))
+            .from_(exp.alias_(exp.to_table(self.relations.milestone_status), "s", table=True))
             .where(exp.and_(*where))
         )
         return exp.Not(this=held) if condition.status is MilestoneStatus.not_achieved else held
@@ -165,7 +180,7 @@ class _Compiler:
         total = exp.Coalesce(this=exp.Sum(this=exp.column("events", "a")), expressions=[exp.Literal.number(0)])
         count = (
             exp.select(total)
-            .from_(exp.alias_(exp.to_table(ACTIVITY), "a", table=True))
+            .from_(exp.alias_(exp.to_table(self.relations.activity), "a", table=True))
             .where(
                 exp.and_(
                     _eq(exp.column("org_id", "a"), exp.column("org_id", "e")),

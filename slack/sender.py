@@ -55,10 +55,12 @@ from variance.clients.slack import FailureScope, OutboxFile, SlackFailure, failu
 from variance.clients.slack_messages import (
     MilestoneChangeMessage,
     StreamMatchMessage,
+    TagChangeMessage,
     VarianceLinks,
     digest_message,
     match_message,
     milestone_message,
+    tag_message,
 )
 from variance.core.settings import Settings
 from variance.core.vocabulary import SlackDelivery, SlackStatus
@@ -368,6 +370,13 @@ class Sender:
                 entity_name=self._entity_name(session, row.org_id, change),
             )
             return milestone_message(message, self.links)
+        tag = payload.get("tag")
+        if tag:  # a smart tag entered or left (pipelines/sinks/serving.py)
+            name = self._entity_name(session, row.org_id, tag)
+            tagged = TagChangeMessage.from_tag(
+                tag, stream_id=target.stream_id, stream_name=target.name, entity_name=name
+            )
+            return tag_message(tagged, self.links)
         # Buttons need the installed app's interactivity; the single-team token has none here.
         interactive = target.token is not None and not target.token.revoked and target.token.team_id != "single-team"
         return match_message(self._match(session, target, row, payload), self.links, follow_buttons=interactive)

@@ -14,8 +14,9 @@ import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from variance.appdb.models import Favorite, Follow, Stream, StreamItemRow, StreamSelector, User
+from variance.appdb.models import Favorite, Follow, SmartTag, Stream, StreamItemRow, StreamSelector, User
 from variance.appdb.types import utcnow
+from variance.core.events import EventKind
 from variance.core.ids import new_id
 from variance.core.vocabulary import FavoriteTargetType, StreamType, Visibility
 from variance.workspace import keyset
@@ -118,11 +119,26 @@ def describe(session: Session, principal: Principal, stream: Stream) -> StreamOu
     )
 
 
-def _check_selectors(stream_type: str, selectors: list[Selector]) -> None:
+def _check_selectors(session: Session, org_id: str, stream_type: str, selectors: list[Selector]) -> None:
     if stream_type == StreamType.accounts_contacts.value and selectors:
         raise InvalidInput("selectors", "only Event Type streams have selectors")
     if stream_type == StreamType.event_type.value and not selectors:
         raise InvalidInput("selectors", "an Event Type stream needs at least one event type")
+    _check_tag_selectors(session, org_id, selectors)
+
+
+def _check_tag_selectors(session: Session, org_id: str, selectors: list[Selector]) -> None:
+    """A Tag selector names a smart tag of the organisation: a name that is none would
+    select nothing, silently (a Tag event's name is its tag's)."""
+    wanted = {i: s.name for i, s in enumerate(selectors) if s.kind == EventKind.tag}
+    if not wanted:
+        return
+    known = set(session.scalars(select(SmartTag.name).where(SmartTag.org_id == org_id)))
+    for index, name in wanted.items():
+        if name not in known:
+            raise InvalidInput(
+                f"selectors[{index}].name", f"no smart tag named {name!r} in this organisation: name one of its tags"
+            )
 
 
 def _store_selectors(session: Session, stream: Stream, selectors: list[Selector]) -> None:
@@ -152,7 +168,7 @@ def _clean_name(name: str) -> str:
 def create_stream(session: Session, principal: Principal, body: StreamCreate) -> Stream:
     if body.visibility == Visibility.team and not principal.is_admin:
         raise Forbidden("only admins create team streams")
-    _check_selectors(body.type.value, body.selectors)
+    _check_selectors(session, principal.org_id, body.type.value, body.selectors)
     stream = Stream(
         id=new_id("str"),
         org_id=principal.org_id,
@@ -182,7 +198,7 @@ def update_stream(session: Session, principal: Principal, stream_id: str, body: 
         stream.slack_channel_id = body.slack_channel.id if body.slack_channel else None
         stream.slack_channel_name = body.slack_channel.name if body.slack_channel else None
     if body.selectors is not None:
-        _check_selectors(stream.type, body.selectors)
+        _check_selectors(session, stream.org_id, stream.type, body.selectors)
         _store_selectors(session, stream, body.selectors)
     stream.updated_at = utcnow()
     session.flush()

@@ -6,7 +6,9 @@ many streams carried it. An organisation's accounts and contacts are visible to 
 member, so the timeline reads items of every stream of the organisation, personal
 ones included, but shows no stream it came through. Milestones come from
 ``milestone_status`` (each entity's current status and since when), tags from
-``tag_members``, activity from ``daily_activity``.
+``tag_members``, activity from ``daily_activity``. Entering or leaving a smart tag is an
+event of kind ``Tag`` (the serving sink writes it), so it shows among the events once a
+stream carries it: one selecting the tag, or one following the account or contact.
 """
 
 from __future__ import annotations

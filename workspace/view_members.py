@@ -1,6 +1,8 @@
 """Who is in a view now: the accounts or contacts its definition holds, by name, paged,
-with the total. Evaluated over the serving tables by ``variance.serving.tags`` (the
-same evaluator as smart tags), so the answer is current without waiting for a refresh."""
+with the total. Evaluated over the serving tables in SQL by ``variance.serving.tag_query``
+(tested equal to ``variance.serving.tags``, the evaluator of smart tags), falling back to
+that Python evaluation where SQL cannot decide, so the answer is current without waiting
+for a refresh."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from sqlalchemy.orm import Session
 from variance.appdb.models import AccountRow, ContactRow
 from variance.core.tag_tree import parse_definition
 from variance.core.vocabulary import EntityType
+from variance.serving import tag_query
 from variance.serving import tags as membership
 from variance.workspace import keyset, views
 from variance.workspace.errors import InvalidInput
@@ -40,7 +43,10 @@ def view_members(
 ) -> ViewMembers:
     view = views.get_visible(session, principal, view_id)
     entity = EntityType(view.entity)
-    found = membership.matching(session, principal.org_id, entity, parse_definition(view.definition))
+    definition = parse_definition(view.definition)
+    found = tag_query.matching_in_sql(session, principal.org_id, entity, definition)
+    if found is None:
+        found = membership.matching(session, principal.org_id, entity, definition)
     start = 0
     if cursor:
         after = keyset.decode(cursor, 2)
