@@ -70,6 +70,7 @@ def say(message: str) -> None:
 
 def bench_backfill(n: int) -> dict:
     import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
 
     from variance.core.engine.batch import run_batch
     from variance.core.events import parse_archive_line
@@ -97,27 +98,40 @@ def bench_backfill(n: int) -> dict:
     writer.close()
     plain_s = time.perf_counter() - started
 
-    say(f"[backfill] Beam (FnApiRunner) over {n} events")
-    started = time.perf_counter()
-    with beam.Pipeline(runner="FnApiRunner") as p:
-        parsed = (
-            p
-            | beam.io.ReadFromText(str(archive))
-            | beam.ParDo(ParseArchiveLineFn(SOURCE)).with_outputs(DEAD_LETTERS, main=EVENTS)
-        )
-        computed = compute_backfill(parsed.events, StaticConfig(config), lateness, as_of)
-        computed["rows"] | beam.ParDo(WriteToLocalWarehouse(str(work / "lake-beam"), None, True))
-    close_writers()
-    beam_s = time.perf_counter() - started
+    def beam_run(lake: str, options: PipelineOptions) -> float:
+        started = time.perf_counter()
+        with beam.Pipeline(runner="FnApiRunner", options=options) as p:
+            parsed = (
+                p
+                | beam.io.ReadFromText(str(archive))
+                | beam.ParDo(ParseArchiveLineFn(SOURCE)).with_outputs(DEAD_LETTERS, main=EVENTS)
+            )
+            computed = compute_backfill(parsed.events, StaticConfig(config), lateness, as_of)
+            computed["rows"] | beam.ParDo(WriteToLocalWarehouse(str(work / lake), None, True))
+        close_writers()
+        return time.perf_counter() - started
+
+    say(f"[backfill] Beam (FnApiRunner, in process) over {n} events")
+    beam_s = beam_run("lake-beam", PipelineOptions())
+    workers = os.cpu_count() or 1
+    say(f"[backfill] Beam (FnApiRunner, {workers} worker processes, as `variance backfill` runs it) over {n} events")
+    parallel = PipelineOptions(direct_num_workers=workers, direct_running_mode="multi_processing")
+    parallel_s = beam_run("lake-parallel", parallel)
     written = {
-        name: LakeReader(work / name).counts()[WarehouseTable.events.value] for name in ("lake-plain", "lake-beam")
+        name: LakeReader(work / name).counts()[WarehouseTable.events.value]
+        for name in ("lake-plain", "lake-beam", "lake-parallel")
     }
-    assert written == {"lake-plain": n, "lake-beam": n}, written
+    assert written == {"lake-plain": n, "lake-beam": n, "lake-parallel": n}, written
     result = {
         "events": n,
         "beam_events_per_s": round(n / beam_s),
         "plain_python_events_per_s": round(n / plain_s),
         "ratio_to_plain_python": round(plain_s / beam_s, 3),
+        "workers": workers,
+        "beam_parallel_events_per_s": round(n / parallel_s),
+        "parallel_speedup": round(beam_s / parallel_s, 2),
+        "minutes_per_million_one_worker": round(beam_s / n * 1e6 / 60, 2),
+        "minutes_per_million_parallel": round(parallel_s / n * 1e6 / 60, 2),
     }
     say(f"[backfill] {result}")
     return result

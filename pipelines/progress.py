@@ -30,9 +30,68 @@ _LOCK = threading.Lock()
 _LAG: dict[str, float] = {}
 
 
+# Counters across processes: a runner may run steps in worker processes of its own
+# (FnApiRunner's multi_processing), whose counters the command showing progress cannot
+# see. With SHARED_DIR_ENV set (workers inherit the environment), each process also
+# writes its counters to a file of its own there, at most every SHARE_EVERY_S seconds,
+# and ``combined`` sums them.
+SHARED_DIR_ENV = "VARIANCE_PROGRESS_DIR"
+SHARE_EVERY_S = 0.2
+_share: dict = {}
+
+
 def add(name: str, n: int = 1) -> None:
     with _LOCK:
         _COUNTS[name] += n
+        if _share.get("next_at", 0.0) <= time.monotonic():
+            _share_counts()
+
+
+def _share_counts() -> None:
+    """Under _LOCK: this process's counters to its file in the shared directory, if any."""
+    directory = _share.setdefault("dir", os.environ.get(SHARED_DIR_ENV))
+    if not directory:
+        _share["next_at"] = float("inf")
+        return
+    _share["next_at"] = time.monotonic() + SHARE_EVERY_S
+    path = Path(directory) / f"{os.getpid()}.json"
+    temporary = path.with_suffix(".tmp")
+    try:
+        temporary.write_text(json.dumps(dict(_COUNTS)))
+        os.replace(temporary, path)
+    except OSError as exc:  # progress only: never fail the work for it
+        log.debug("cannot share progress counters in %s (%s)", directory, exc)
+
+
+def flush_shared() -> None:
+    """Write this process's counters for the others now (at the end of a bundle)."""
+    with _LOCK:
+        _share["next_at"] = 0.0
+        _share_counts()
+
+
+def share_with_workers(directory: Path | str) -> None:
+    """Have this process and the worker processes it starts from now on share their
+    counters through ``directory`` (see ``combined``)."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    os.environ[SHARED_DIR_ENV] = str(directory)
+    with _LOCK:
+        _share.clear()
+
+
+def combined() -> dict[str, int]:
+    """This process's counters plus those the other processes shared."""
+    total = Counter(snapshot())
+    directory = os.environ.get(SHARED_DIR_ENV)
+    if directory:
+        for path in Path(directory).glob("*.json"):
+            if path.stem == str(os.getpid()):
+                continue
+            try:
+                total.update(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue  # replaced while read: the next look sees it
+    return dict(total)
 
 
 def observe_event_time(event_time_us: int) -> None:

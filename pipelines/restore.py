@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import orjson
 
@@ -42,7 +43,7 @@ from variance.core.engine.keyed import (
     Key,
     counted_milestones,
 )
-from variance.core.events import SEGMENT_TYPE_TO_KIND, SignalEvent
+from variance.core.events import SEGMENT_TYPE_TO_KIND, EventKind, SignalEvent
 from variance.core.identity import IdentityGraph
 from variance.core.milestone_engine import Change
 from variance.core.rows import (
@@ -90,9 +91,53 @@ def event_from_row(row: dict) -> SignalEvent:
 
 def milestone_history(reader, org_id: str, spec: MilestoneSpec, since_us: int | None) -> list[SignalEvent]:
     """The events a milestone may count: its kind (and name), since ``since_us``."""
+    where, params = _history_where(org_id, spec, since_us)
+    if where is None:
+        return []
+    rows = reader.current(WarehouseTable.events.value, where, params, order_by="event_time, message_id")
+    return [event_from_row(r) for r in rows]
+
+
+class CountedEvent(NamedTuple):
+    """An event a milestone counts, as much of it as attributing it needs (core/identity.py)."""
+
+    message_id: str
+    event_time: int
+    user_id: str | None
+    anonymous_id: str | None
+    group_id: str | None
+
+
+# The properties a milestone's filters read, as SignalEvent.filter_properties and the dbt models give them.
+_FILTER_PROPERTIES = "(case when type in ('identify', 'group') then traits else properties end)"
+
+
+def counted_history(reader, org_id: str, spec: MilestoneSpec, since_us: int | None) -> list[CountedEvent]:
+    """The events a milestone counts, since ``since_us``, in event-time order: its filters
+    are evaluated by the warehouse (the compiler the dbt models use, equal to the Python
+    evaluator), so no payload is read or parsed. For ``OrgEngine.restore_counted``."""
+    from variance.core.filter_sql import compile_filters
+
+    where, params = _history_where(org_id, spec, since_us)
+    if where is None:
+        return []
+    if spec.filters:
+        where += " and " + compile_filters(spec.filters, _sql_expression(_FILTER_PROPERTIES), "duckdb")
+    columns = "message_id, epoch_us(event_time), user_id, anonymous_id, group_id"
+    _, rows = reader.query(f"select {columns} from events where {where} order by event_time, message_id", params)
+    return list(map(CountedEvent._make, rows))
+
+
+def _sql_expression(text: str):
+    import sqlglot
+
+    return sqlglot.parse_one(text, dialect="duckdb")
+
+
+def _history_where(org_id: str, spec: MilestoneSpec, since_us: int | None) -> tuple[str | None, dict]:
     segment_type = _SEGMENT_TYPES.get(spec.kind)
     if segment_type is None:
-        return []
+        return None, {}
     where = ["org_id = $org", "type = $type"]
     params: dict = {"org": org_id, "type": segment_type}
     if spec.event_name is not None:
@@ -101,8 +146,7 @@ def milestone_history(reader, org_id: str, spec: MilestoneSpec, since_us: int | 
     if since_us is not None:
         where.append("epoch_us(event_time) >= $since")
         params["since"] = since_us
-    rows = reader.current(WarehouseTable.events.value, " and ".join(where), params, order_by="event_time, message_id")
-    return [event_from_row(r) for r in rows]
+    return " and ".join(where), params
 
 
 def identity_from_lake(reader, org_id: str) -> IdentityGraph:
@@ -246,9 +290,9 @@ def restore(settings: Settings, reader, config_provider, now_us: int) -> Restore
         recomputed: list[Row] = []
         for spec in config.milestones.values():
             since = None if spec.window_us is None else now_us - spec.window_us - lateness
-            history = milestone_history(reader, org_id, spec, since)
+            history = counted_history(reader, org_id, spec, since)
             result.events_read += len(history)
-            recomputed += engine.restore_milestone(spec, history, now_us)
+            recomputed += engine.restore_counted(spec, history, now_us)
         engine.as_of = now_us
         engine.source = ChangeSource.streaming.value
         result.repairs += _repairs(reader, org_id, config, recomputed, now_us, lateness, engine)
@@ -310,9 +354,79 @@ def _as_change(change: MilestoneChangeRecord) -> Change:
     return Change(change.kind, change.changed_at, change.count)
 
 
-def serving_tables(reader, org_id: str) -> dict[str, Iterable[dict]]:
-    """The warehouse's current rows of one organisation, for rebuilding the serving tables."""
-    return {name: reader.iter_current(name, "org_id = $org", {"org": org_id}) for name in SERVED_WAREHOUSE_TABLES}
+def serving_tables(reader, org_id: str, *, events: bool = True) -> dict[str, Iterable[dict]]:
+    """The warehouse's current rows of one organisation, for rebuilding the serving tables
+    (without ``events`` when they come as a summary: :func:`serving_event_summary`)."""
+    return {
+        name: reader.iter_current(name, "org_id = $org", {"org": org_id})
+        for name in SERVED_WAREHOUSE_TABLES
+        if events or name != WarehouseTable.events.value
+    }
+
+
+# The organisation's current events aggregated where they are, in one statement (the lake
+# resolves each table's newest rows once per statement): the rows the serving rebuild
+# would otherwise fold one by one in Python. Every part has the same columns:
+# (part, entity_type, id, day, kind, name, first_us, last_us, n), and payloads put
+# (message_id, connection_name, body) in the first three after the part. Sorted here, so
+# that the daily counts reach the app database in key order (cheaper B-tree inserts)
+# without a Python sort of hundreds of thousands of tuples.
+_SUMMARY_SQL = """
+with e as materialized (
+    select contact_id, account_id, coalesce(kind, '') as kind, coalesce(name, '') as name,
+           epoch_us(event_time) as t, strftime(event_time, '%Y-%m-%d') as day, message_id, connection_name,
+           case when kind in ($identify, $group) then traits else properties end as body
+    from events where org_id = $org
+),
+u as materialized (
+    select 'contact' as entity_type, contact_id as id, kind, name, t, day from e where coalesce(contact_id, '') <> ''
+    union all
+    select 'account', account_id, kind, name, t, day from e where coalesce(account_id, '') <> ''
+)
+select 'count', null, null, null, null, null, null, null, count(*) from e
+union all
+select 'seen', entity_type, id, null, null, null, min(t), max(t), null from u group by entity_type, id
+union all
+select 'catalog', null, null, null, kind, name, min(t), max(t), count(*) from e where kind <> '' group by kind, name
+union all
+select 'daily', entity_type, id, day, kind, name, null, null, count(*) from u where kind <> ''
+group by entity_type, id, day, kind, name
+union all
+select 'payload', message_id, connection_name, cast(body as varchar), null, null, null, null, null from e
+where kind <> '' and message_id in (select unnest($ids))
+order by 1, 2, 3, 4, 5, 6
+"""
+
+
+def serving_event_summary(reader, org_id: str):
+    """The summary of one organisation's current events that ``serving.rebuild`` takes in
+    place of the rows (``summarise_events``): computed by DuckDB over the lake."""
+    from variance.serving import EventSummary
+
+    def summarise(wanted: set[str]) -> EventSummary:
+        kinds = {"identify": EventKind.identify.value, "group": EventKind.group.value}
+        _, rows = reader.query(_SUMMARY_SQL, {"org": org_id, **kinds, "ids": sorted(wanted)})
+        parts: dict[str, list] = {"count": [], "seen": [], "catalog": [], "daily": [], "payload": []}
+        for part, entity_type, entity_id, day, kind, name, first_us, last_us, n in rows:
+            if part == "seen":
+                parts[part].append((entity_type, entity_id, first_us, last_us))
+            elif part == "daily":
+                parts[part].append((entity_type, entity_id, day, kind, name, n))
+            elif part == "catalog":
+                parts[part].append((kind, name, first_us, last_us, n))
+            elif part == "payload":
+                parts[part].append((entity_type, entity_id, day))  # message_id, connection_name, body
+            else:
+                parts[part].append(n)
+        return EventSummary(
+            events=parts["count"][0],
+            seen=parts["seen"],
+            catalog=parts["catalog"],
+            daily=parts["daily"],
+            payloads=parts["payload"],
+        )
+
+    return summarise
 
 
 def _written_follow_matches(reader, org_id: str, since_us: int) -> dict[str, tuple[tuple[str, str], ...]]:

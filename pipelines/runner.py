@@ -38,3 +38,40 @@ def in_process_state(options: PipelineOptions) -> bool:
 
     mode = options.view_as(DirectOptions).direct_running_mode
     return is_local(options) and mode in (None, "in_memory")
+
+
+# Below this many lines a backfill stays in one process: starting worker processes costs
+# a few seconds, more than they save on a small archive.
+PARALLEL_BACKFILL_LINES = 50_000
+
+
+def backfill_options(beam_args: list[str], lines: int, cores: int | None = None) -> PipelineOptions:
+    """A large backfill on the local batch runner runs its steps in one worker process
+    per core: FnApiRunner splits the input of every step without state among its workers
+    (by key after a GroupByKey), and the backfill's steps keep none (transforms/
+    signals_batch.py). ``--direct_num_workers`` or ``--direct_running_mode`` on the
+    command line win; other runners are left as they are."""
+    import os
+
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    options = pipeline_options(beam_args, streaming=False)
+    given = {arg.split("=", 1)[0] for arg in beam_args}
+    if not is_local(options) or given & {"--direct_num_workers", "--direct_running_mode"}:
+        return options
+    workers = cores if cores is not None else (os.cpu_count() or 1)
+    if lines >= PARALLEL_BACKFILL_LINES and workers > 1:
+        direct = options.view_as(DirectOptions)
+        direct.direct_num_workers = workers
+        direct.direct_running_mode = "multi_processing"
+    return options
+
+
+def worker_processes(options: PipelineOptions) -> int:
+    """How many worker processes of its own a local runner starts (0: none, all in process)."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    direct = options.view_as(DirectOptions)
+    if not is_local(options) or direct.direct_running_mode != "multi_processing":
+        return 0
+    return direct.direct_num_workers or 1

@@ -27,6 +27,7 @@ from variance.pipelines.restore import (
     RestoredState,
     deleted_contacts_in_force,
     restore,
+    serving_event_summary,
     serving_tables,
 )
 
@@ -73,8 +74,10 @@ def start_up(settings: Settings, now_us: int | None = None) -> StartUp:
     engine = make_engine(settings.resolved_database_url)
     sessions = session_factory(engine)
     for org_id in restored.engines:
+        lake = LakeReader(settings.lake_dir, deleted_contacts=deleted)
         with sessions() as session, session.begin():
-            rebuild(session, org_id, serving_tables(LakeReader(settings.lake_dir, deleted_contacts=deleted), org_id))
+            tables = serving_tables(lake, org_id, events=False)
+            rebuild(session, org_id, tables, summarise_events=serving_event_summary(lake, org_id))
     engine.dispose()
     posted = catch_up(settings, LakeReader(settings.lake_dir, deleted_contacts=deleted), provider, now)
     return StartUp(LakeHistory(str(settings.lake_dir), deleted), RestoredState(restored.keys), restored, posted)

@@ -20,7 +20,7 @@ Known limits of ``apply_rows`` with today's schema (``rebuild`` has none of them
   stored row know (see ``milestones``); exact in every case needs the change history.
 """
 
-from variance.serving.fold import SERVED_WAREHOUSE_TABLES, SERVING_INPUTS
+from variance.serving.fold import SERVED_WAREHOUSE_TABLES, SERVING_INPUTS, EventSummary
 from variance.serving.rebuild import rebuild
 from variance.serving.writer import DEFAULT_STREAM_RETENTION, ServingStats, apply_rows
 
@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_STREAM_RETENTION",
     "SERVED_WAREHOUSE_TABLES",
     "SERVING_INPUTS",
+    "EventSummary",
     "ServingStats",
     "apply_rows",
     "rebuild",

@@ -13,7 +13,7 @@ from variance.core.events import EventKind
 from variance.core.timeutil import from_micros
 from variance.core.vocabulary import RowStatus
 from variance.serving.fold import CatalogFold
-from variance.serving.sql import chunked, earliest, latest, upsert
+from variance.serving.sql import chunked, dialect_of, earliest, insert_new, latest, upsert
 
 _ITEMS = StreamItemRow.__table__
 _EVENT_TYPES = EventTypeRow.__table__
@@ -188,8 +188,23 @@ def write_event_types(session: Session, catalog: dict[tuple[str, str, str], Cata
     return upsert(session, _EVENT_TYPES, rows, update)
 
 
-def write_daily_activity(session: Session, daily: dict[tuple[str, str, str, str, str, str], int]) -> int:
-    """A window's running count replaces the stored one (never adds to it)."""
+def write_daily_activity(
+    session: Session, daily: dict[tuple[str, str, str, str, str, str], int], *, new: bool = False
+) -> int:
+    """A window's running count replaces the stored one (never adds to it). ``new``: the
+    organisations' rows were deleted in this transaction (a rebuild), so they are inserted
+    without a conflict check, through the driver."""
+    if new:
+        postgres = dialect_of(session) == "postgresql"
+        columns = ("org_id", "entity_type", "entity_id", "day", "kind", "name", "count")
+        return insert_new(
+            session,
+            _DAILY,
+            columns,
+            # in the order given: a rebuild's summary comes sorted by key, which SQLite's
+            # primary key B-tree takes fastest
+            ((*key[:3], date.fromisoformat(key[3]) if postgres else key[3], *key[4:], n) for key, n in daily.items()),
+        )
     rows = [
         {
             "org_id": org_id,

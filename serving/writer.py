@@ -61,7 +61,8 @@ def apply_rows(
     return write_fold(session, fold, replace_counts=False)
 
 
-def write_fold(session: Session, fold: Fold, *, replace_counts: bool) -> ServingStats:
+def write_fold(session: Session, fold: Fold, *, replace_counts: bool, new: bool = False) -> ServingStats:
+    """``new``: the organisations' serving rows were deleted in this transaction (a rebuild)."""
     stats = ServingStats(rows=fold.rows, ignored=fold.ignored)
     stats.accounts = write_accounts(session, fold.accounts)
     stats.contacts = write_contacts(session, fold.contacts)
@@ -76,5 +77,5 @@ def write_fold(session: Session, fold: Fold, *, replace_counts: bool) -> Serving
     stats.stream_matches_skipped = streams.skipped
     stats.event_types = write_event_types(session, fold.catalog, replace=replace_counts)
     stats.events_counted = sum(entry.count for entry in fold.catalog.values())
-    stats.daily_activity = write_daily_activity(session, fold.daily)
+    stats.daily_activity = write_daily_activity(session, fold.daily, new=new)
     return stats

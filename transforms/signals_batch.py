@@ -33,10 +33,9 @@ from variance.core.engine.keyed import (
 )
 from variance.core.events import SignalEvent
 from variance.core.vocabulary import ChangeSource, EntityType
+from variance.transforms.message_coders import KEYED_EVENT, KEYED_MESSAGE
 from variance.transforms.messages import ACTIVITY, ROWS
 from variance.transforms.signals import ConfigProvider, _now_us, tag_outputs
-
-_KEYED = tuple[tuple[str, str], Any]
 
 
 def _time_of(message) -> tuple:
@@ -130,23 +129,26 @@ class ComputeSignalsBatch(beam.PTransform):
     def expand(self, events):
         routed = (
             events
-            | "ByMessage" >> beam.MapTuple(lambda org_id, e: ((org_id, e.message_id), e)).with_output_types(_KEYED)
+            | "ByMessage" >> beam.MapTuple(lambda org_id, e: ((org_id, e.message_id), e)).with_output_types(KEYED_EVENT)
             | "GroupMessages" >> beam.GroupByKey()
-            | "FirstAndRoute" >> beam.ParDo(_FirstAndRouteFn(self._config)).with_outputs(ANONYMOUS, CONTACT)
+            | "FirstAndRoute"
+            >> beam.ParDo(_FirstAndRouteFn(self._config))
+            .with_output_types(Any, **{ANONYMOUS: KEYED_MESSAGE, CONTACT: KEYED_MESSAGE})
+            .with_outputs(ANONYMOUS, CONTACT)
         )
         resolved = (
             routed[ANONYMOUS]
             | "GroupAnonymous" >> beam.GroupByKey()
-            | "Anonymous" >> beam.ParDo(_AnonymousFn(self._lateness_us))
+            | "Anonymous" >> beam.ParDo(_AnonymousFn(self._lateness_us)).with_output_types(KEYED_MESSAGE)
         )
         contacts = (
             (routed[CONTACT], resolved)
             | "ToContacts" >> beam.Flatten()
             | "GroupContacts" >> beam.GroupByKey()
             | "Contacts"
-            >> beam.ParDo(_ContactFn(self._config, self._lateness_us, self._as_of_us, self._source)).with_outputs(
-                ACCOUNT, ACTIVITY, main=ROWS
-            )
+            >> beam.ParDo(_ContactFn(self._config, self._lateness_us, self._as_of_us, self._source))
+            .with_output_types(Any, **{ACCOUNT: KEYED_MESSAGE, ACTIVITY: Any})
+            .with_outputs(ACCOUNT, ACTIVITY, main=ROWS)
         )
         accounts = (
             contacts[ACCOUNT]

@@ -26,7 +26,7 @@ from variance.core.engine import records
 from variance.core.engine.config import MilestoneSpec, OrgConfig
 from variance.core.engine.records import account_link_for
 from variance.core.events import EventKind, SignalEvent
-from variance.core.identity import IdentityGraph, user_links_of
+from variance.core.identity import Attributable, IdentityGraph, user_links_of
 from variance.core.milestone_engine import Change, LateEventError, MilestoneRule, MilestoneState
 from variance.core.rows import MilestoneChangeRecord, dead_letter
 from variance.core.vocabulary import ChangeSource, EntityType, RowStatus, Stage
@@ -119,10 +119,15 @@ class OrgEngine:
         """Evaluate a milestone over past events (a new or changed milestone, or a restart):
         its states are rebuilt and its changes as of ``as_of_us`` returned, marked as a
         recomputation. Past events are attributed with the identity links known now."""
+        return self.restore_counted(spec, (e for e in history if self._counts_for(spec, e)), as_of_us)
+
+    def restore_counted(self, spec: MilestoneSpec, counted: Iterable[Attributable], as_of_us: int) -> list[Row]:
+        """``restore_milestone`` over events known to count (the milestone's filters were
+        applied where the history was read): only their ids and times are needed."""
         times: dict[str, list[int]] = {}
-        for event in history:
+        for event in counted:
             entity = self._entity_for(spec, event)
-            if entity is not None and self._counts_for(spec, event):
+            if entity is not None:
                 times.setdefault(entity, []).append(event.event_time)
         for key in [k for k in self._states if k[0] == spec.id]:
             del self._states[key]
@@ -185,7 +190,7 @@ class OrgEngine:
     def _counts_for(self, spec: MilestoneSpec, event: SignalEvent) -> bool:
         return records.counts_for(spec, event)
 
-    def _entity_for(self, spec: MilestoneSpec, event: SignalEvent) -> str | None:
+    def _entity_for(self, spec: MilestoneSpec, event: Attributable) -> str | None:
         contact = self.identity.contact_of(event)
         return contact if spec.entity == EntityType.contact else self.identity.account_of(event, contact)
 

@@ -55,15 +55,26 @@ class WriteToLocalWarehouse(beam.DoFn):
             self.tokens.append(element.ack_id)
         else:
             self.rows.append(element)
+        if len(self.rows) >= self.HAND_OVER_ROWS:
+            self._hand_over()
+
+    # A batch bundle is a whole stage's input on FnApiRunner: hand rows to the writer as
+    # they come rather than holding a million of them until the bundle ends. Order is
+    # kept (an ack id still follows its rows), so acknowledgements mean the same.
+    HAND_OVER_ROWS = 20_000
 
     def finish_bundle(self):
+        self._hand_over()
+        if self.synchronous:
+            self.writer.flush()
+            progress.flush_shared()  # the rows just counted, for a command in another process
+
+    def _hand_over(self) -> None:
         if self.rows or self.tokens:
             for table, row in self.rows:  # the writer counts rows once they are durable
                 if table == WarehouseTable.events:
                     progress.observe_event_time(row["received_at"])
             self.writer.append(self.rows, self.tokens)
-            if self.synchronous:
-                self.writer.flush()
         self.rows, self.tokens = [], []
 
 

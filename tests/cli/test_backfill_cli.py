@@ -101,3 +101,34 @@ def test_unknown_connection_and_missing_file(tmp_path):
         1,
         "error: no connection 'con_nope'; list them with `variance connections list --org ORG`",
     )
+
+
+MULTI = ("--direct_running_mode", "multi_processing")
+
+
+def test_a_backfill_on_worker_processes_counts_what_they_did(tmp_path):
+    env = {"VARIANCE_DATA_DIR": str(tmp_path / "data")}
+    o = json.loads(run_cli(["orgs", "create", "Acme"], env).stdout)["org_id"]
+    connection = json.loads(
+        run_cli(["connections", "create", "--org", o, "--name", "web", "--mapping", "group"], env).stdout
+    )
+    archive = tmp_path / "calls.jsonl"
+    with open(archive, "w") as out:
+        for i in range(300):
+            call = {"type": "track", "userId": f"u{i % 7}", "event": "Opened", "messageId": f"m{i}"}
+            out.write(json.dumps({**call, "timestamp": "2024-05-01T10:00:00Z"}) + "\n")
+        out.write("{not json\n")
+    result = run_cli(
+        ["backfill", "--connection", connection["id"], str(archive), "--direct_num_workers", "2", *MULTI],
+        env,
+    )
+    summary = json.loads(result.stdout)
+    assert {k: summary[k] for k in ("lines", "events", "dead_letters")} == {
+        "lines": 301,
+        "events": 300,
+        "dead_letters": 1,
+    }
+    assert "301 lines on 2 worker processes" in result.stderr
+    reader = LakeReader(Path(env["VARIANCE_DATA_DIR"]) / "lake")
+    assert reader.counts()[WarehouseTable.events.value] == 300
+    assert not list((Path(env["VARIANCE_DATA_DIR"])).glob("backfill-progress-*"))

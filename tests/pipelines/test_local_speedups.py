@@ -137,3 +137,21 @@ def test_beam_is_asked_once_per_class_even_for_dofns_holding_a_configuration_pro
         assert asked == [n, n, n]
     finally:
         local_speedups.restore_beam()
+
+
+def test_a_large_local_backfill_runs_on_a_worker_process_per_core_and_a_small_one_in_process():
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    from variance.pipelines.runner import PARALLEL_BACKFILL_LINES, backfill_options, worker_processes
+
+    def chosen(args, lines, runner_args=()):
+        options = backfill_options([*runner_args, *args], lines, cores=2)
+        direct = options.view_as(DirectOptions)
+        return worker_processes(options), direct.direct_running_mode
+
+    assert chosen([], PARALLEL_BACKFILL_LINES) == (2, "multi_processing")
+    assert chosen([], PARALLEL_BACKFILL_LINES - 1) == (0, "in_memory")
+    assert chosen(["--direct_num_workers", "1"], 10**6) == (0, "in_memory")  # what the command line says wins
+    assert chosen(["--direct_running_mode", "multi_threading"], 10**6) == (0, "multi_threading")
+    dataflow = ["--runner", "DataflowRunner", "--project", "p", "--region", "r", "--temp_location", "gs://b/t"]
+    assert chosen(dataflow, 10**6) == (0, "in_memory")

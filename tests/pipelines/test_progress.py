@@ -71,3 +71,26 @@ def test_the_reporter_refreshes_the_counters_while_running(tmp_path):
     finally:
         reporter.stop()
     assert read_state(path).phase == "stopped"  # the reporter keeps the phase it was given
+
+
+def test_counters_of_worker_processes_reach_the_command_through_the_shared_directory(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv(progress.SHARED_DIR_ENV, "")  # restored after the test
+    monkeypatch.setattr(progress, "_share", {})
+    progress.share_with_workers(tmp_path / "shared")
+    before = progress.snapshot().get("lines", 0)
+    worker = "from variance.pipelines import progress\nprogress.add('lines', 5)\nprogress.add('lines', 2)\n"
+    subprocess.run([sys.executable, "-c", worker + "progress.flush_shared()"], check=True)
+    subprocess.run([sys.executable, "-c", worker], check=True)  # its first add is shared at once
+    progress.add("lines", 1)
+    assert progress.combined()["lines"] == before + 1 + 7 + 5
+    assert len(list((tmp_path / "shared").glob("*.json"))) == 3  # this process's file too, counted once
+
+
+def test_without_a_shared_directory_counters_stay_in_the_process(tmp_path, monkeypatch):
+    monkeypatch.delenv(progress.SHARED_DIR_ENV, raising=False)
+    monkeypatch.setattr(progress, "_share", {})
+    progress.add("lines", 1)
+    assert progress.combined() == progress.snapshot()

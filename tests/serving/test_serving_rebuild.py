@@ -143,3 +143,63 @@ def test_rebuild_keeps_the_newest_matches_and_only_current_changes(db):
 def test_rebuild_refuses_another_organisations_rows(db):
     with pytest.raises(ValueError, match="org_b"):
         run_rebuild(db, {EVENTS.name: [event("e1", T0, org=OTHER)[1]]})
+
+
+def test_rebuild_from_the_lakes_event_summary_equals_rebuild_from_its_rows(db, tmp_path):
+    from variance.pipelines.restore import serving_event_summary, serving_tables
+    from variance.warehouse.local import LakeReader, LakeWriter
+
+    config = ev.config(
+        milestones=[ev.milestone(window_us=DAY)],
+        streams=[ev.selector_stream("str_a", ev.selector("Action", "Invited User"))],
+    )
+    events = [
+        ev.event("identify", "i1", T0, user="u1", traits={"name": "Ada", "email": "ada@acme.com"}),
+        ev.event("group", "g1", T0 + 1, user="u1", group="acme", traits={"name": "Acme Inc"}),
+        ev.event("page", "p1", T0 + 5, anon="anon-7"),
+        ev.event("alias", "a1", T0 + 6, user="u2", previous="anon-7"),
+        ev.event("identify", "i2", T0 + DAY + 3, user="u2", anon="anon-9", traits={"plan": "pro"}),
+        *(ev.track(f"t{i}", T0 + i * 7 * HOUR, user="u1", properties={"i": i}) for i in range(6)),
+        ev.track("t9", T0 + 2 * DAY, anon="anon-9", properties={"late": True}),
+    ]
+    rows = run_batch(config, events, T0 + 3 * DAY, lateness_us=DAY)
+    rows += [event("x1", T0, contact="theirs", org=OTHER)]
+    writer = LakeWriter(tmp_path / "lake", compact_every_s=None)
+    writer.append([r for r in rows if r[0] != "activity"])
+    writer.close()
+    reader = LakeReader(tmp_path / "lake")
+
+    by_rows = run_rebuild(db, serving_tables(reader, ORG), stream_retention=4)
+    from_rows = snapshot(db)
+    summary = serving_event_summary(reader, ORG)
+    by_summary = run_rebuild(
+        db, serving_tables(reader, ORG, events=False), stream_retention=4, summarise_events=summary
+    )
+
+    assert snapshot(db) == from_rows
+    assert by_summary == by_rows
+    assert [i["message_id"] for i in from_rows["StreamItemRow"]] == ["t3", "t4", "t5", "t9"]
+    daily = sorted(
+        (d["day"].isoformat(), d["entity_type"], d["entity_id"], d["kind"], d["count"])
+        for d in from_rows["DailyActivityRow"]
+    )
+    assert daily == [
+        ("2024-05-01", "account", "acme", "Action", 3),  # t1..t3: the link came at t0 + 1
+        ("2024-05-01", "account", "acme", "Group", 1),
+        ("2024-05-01", "contact", "anon-7", "Page", 1),  # before the alias: still the visitor
+        ("2024-05-01", "contact", "u1", "Action", 4),
+        ("2024-05-01", "contact", "u1", "Group", 1),
+        ("2024-05-01", "contact", "u1", "Identify", 1),
+        ("2024-05-02", "account", "acme", "Action", 2),
+        ("2024-05-02", "contact", "u1", "Action", 2),
+        ("2024-05-02", "contact", "u2", "Identify", 1),
+        ("2024-05-03", "contact", "u2", "Action", 1),  # the visitor's, linked the day before
+    ]
+
+
+def test_an_event_summary_is_for_a_rebuild_and_not_beside_the_events_rows(db):
+    def summary(wanted):
+        raise AssertionError("not called")
+
+    with pytest.raises(ValueError, match="as rows or as a summary, not both"):
+        run_rebuild(db, {EVENTS.name: []}, summarise_events=summary)
