@@ -145,21 +145,29 @@ class IdentityGraph:
         self.accounts: dict[str, Timeline] = {}  # contact -> account
 
     def contact_of(self, event: Attributable) -> str | None:
-        if event.user_id:
-            return event.user_id
-        if event.anonymous_id:
-            linked = self.users.get(event.anonymous_id)
-            user = linked.at(event.event_time) if linked else None
-            return user or event.anonymous_id
-        return None
+        return self.contact_at(event.user_id, event.anonymous_id, event.event_time)
 
     def account_of(self, event: Attributable, contact: str | None) -> str | None:
-        if event.group_id:
-            return event.group_id
+        return self.account_at(event.group_id, contact, event.event_time)
+
+    def contact_at(self, user_id: str | None, anonymous_id: str | None, t: int) -> str | None:
+        """``contact_of`` from an event's fields."""
+        if user_id:
+            return user_id
+        if anonymous_id:
+            linked = self.users.get(anonymous_id)
+            user = linked.at(t) if linked else None
+            return user or anonymous_id
+        return None
+
+    def account_at(self, group_id: str | None, contact: str | None, t: int) -> str | None:
+        """``account_of`` from an event's fields."""
+        if group_id:
+            return group_id
         if contact is None:
             return None
         linked = self.accounts.get(contact)
-        return linked.at(event.event_time) if linked else None
+        return linked.at(t) if linked else None
 
     def link_user(self, anonymous_id: str, user_id: str, t: int, message_id: str) -> None:
         self.users.setdefault(anonymous_id, Timeline()).add(t, user_id, message_id)

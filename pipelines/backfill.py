@@ -17,10 +17,11 @@ from variance.core.vocabulary import Stage
 from variance.pipelines import progress
 from variance.pipelines.config_source import AppDatabaseConfig
 from variance.pipelines.restore import DeletedContactsInForce
+from variance.pipelines.runner import is_local
 from variance.pipelines.sinks import ROWS, WriteSignals
 from variance.transforms.contact_deletion import ExcludeDeletedContacts
 from variance.transforms.messages import DEAD_LETTERS, EVENTS
-from variance.transforms.signals_batch import ComputeSignalsBatch
+from variance.transforms.signals_batch import ACCOUNT_ROWS, CONTACT_ROWS, ComputeSignalsBatch
 
 
 @beam.typehints.with_input_types(str)
@@ -49,14 +50,17 @@ class ParseArchiveLineFn(beam.DoFn):
         progress.flush_shared()
 
 
-def compute_backfill(events, config_provider, lateness_us: int, as_of_us: int) -> dict:
+def compute_backfill(events, config_provider, lateness_us: int, as_of_us: int, rows_apart: bool = False) -> dict:
     """(org_id, SignalEvent) -> ``{ROWS: ..., ACTIVITY: ...}`` as of ``as_of_us``: the keyed
     signals grouped per entity (transforms/signals_batch.py), so a backfill spreads over
-    workers by entity; nothing is grouped by organisation."""
-    return events | "ComputeSignals" >> ComputeSignalsBatch(config_provider, lateness_us, as_of_us)
+    workers by entity; nothing is grouped by organisation. ``rows_apart``: the rows as
+    ``CONTACT_ROWS`` and ``ACCOUNT_ROWS`` (see ComputeSignalsBatch)."""
+    return events | "ComputeSignals" >> ComputeSignalsBatch(
+        config_provider, lateness_us, as_of_us, rows_apart=rows_apart
+    )
 
 
-def build_backfill(p: beam.Pipeline, files: list[str], source: Source, settings: Settings, as_of_us: int):
+def build_backfill(p: beam.Pipeline, files: list[str], source: Source, settings: Settings, as_of_us: int) -> None:
     config = AppDatabaseConfig(settings.resolved_database_url, settings.config_refresh_s)
     lines = (
         [p | f"Read{i}" >> beam.io.ReadFromText(f) for i, f in enumerate(files)] | "AllFiles" >> beam.Flatten()
@@ -67,12 +71,22 @@ def build_backfill(p: beam.Pipeline, files: list[str], source: Source, settings:
     lateness_us = int(settings.allowed_lateness.total_seconds() * 1_000_000)
     deleted = DeletedContactsInForce(settings, [source.org_id])
     events = parsed[EVENTS] | "WithoutDeletedContacts" >> ExcludeDeletedContacts(deleted)
-    computed = compute_backfill(events, config, lateness_us, as_of_us)
     # No daily activity counts: the serving rebuild at the pipeline's next start counts
     # them from the events. No Slack: a backfill posts nothing.
+    if is_local(p.options):
+        # Written where they are made: FnApiRunner would materialize a Flatten of them.
+        computed = compute_backfill(events, config, lateness_us, as_of_us, rows_apart=True)
+        parts = {
+            "Contacts": computed[CONTACT_ROWS],
+            "Accounts": computed[ACCOUNT_ROWS],
+            "Letters": parsed[DEAD_LETTERS],
+        }
+        for name, rows in parts.items():
+            {ROWS: rows} | f"WriteSignalsOf{name}" >> WriteSignals(settings, synchronous=True)
+        return
+    computed = compute_backfill(events, config, lateness_us, as_of_us)
     rows = (computed[ROWS], parsed[DEAD_LETTERS]) | "WarehouseRows" >> beam.Flatten()
     {ROWS: rows} | "WriteSignals" >> WriteSignals(settings, synchronous=True)
-    return rows
 
 
 def run_backfill(files: list[str], source: Source, settings: Settings, as_of_us: int, options: PipelineOptions):

@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import orjson
 
@@ -98,24 +97,17 @@ def milestone_history(reader, org_id: str, spec: MilestoneSpec, since_us: int | 
     return [event_from_row(r) for r in rows]
 
 
-class CountedEvent(NamedTuple):
-    """An event a milestone counts, as much of it as attributing it needs (core/identity.py)."""
-
-    message_id: str
-    event_time: int
-    user_id: str | None
-    anonymous_id: str | None
-    group_id: str | None
-
-
 # The properties a milestone's filters read, as SignalEvent.filter_properties and the dbt models give them.
 _FILTER_PROPERTIES = "(case when type in ('identify', 'group') then traits else properties end)"
 
 
-def counted_history(reader, org_id: str, spec: MilestoneSpec, since_us: int | None) -> list[CountedEvent]:
-    """The events a milestone counts, since ``since_us``, in event-time order: its filters
-    are evaluated by the warehouse (the compiler the dbt models use, equal to the Python
-    evaluator), so no payload is read or parsed. For ``OrgEngine.restore_counted``."""
+def counted_history(
+    reader, org_id: str, spec: MilestoneSpec, since_us: int | None
+) -> list[tuple[int, str | None, str | None, str | None]]:
+    """The events a milestone counts, since ``since_us``, in event-time order, as
+    (event_time, user_id, anonymous_id, group_id): its filters are evaluated by the
+    warehouse (the compiler the dbt models use, equal to the Python evaluator), so no
+    payload is read or parsed. For ``OrgEngine.restore_counted``."""
     from variance.core.filter_sql import compile_filters
 
     where, params = _history_where(org_id, spec, since_us)
@@ -123,9 +115,46 @@ def counted_history(reader, org_id: str, spec: MilestoneSpec, since_us: int | No
         return []
     if spec.filters:
         where += " and " + compile_filters(spec.filters, _sql_expression(_FILTER_PROPERTIES), "duckdb")
-    columns = "message_id, epoch_us(event_time), user_id, anonymous_id, group_id"
+    columns = "epoch_us(event_time), user_id, anonymous_id, group_id"
     _, rows = reader.query(f"select {columns} from events where {where} order by event_time, message_id", params)
-    return list(map(CountedEvent._make, rows))
+    return rows
+
+
+_RECENT_SQL = f"""
+select message_id, type, epoch_us(event_time), epoch_us(received_at), user_id, anonymous_id, group_id, name,
+       connection_id, connection_name, cast({_FILTER_PROPERTIES} as varchar)
+from events where org_id = $org and epoch_us(event_time) >= $since order by event_time, message_id
+"""
+
+
+def recent_events(reader, org_id: str, since_us: int) -> list[SignalEvent]:
+    """The events since ``since_us`` with what ``split_by_key`` reads of them: ids, times,
+    name, and the properties milestone filters read (``filter_properties``); no context
+    or raw call, which it never reads and which cost most of the parsing."""
+    _, rows = reader.query(_RECENT_SQL, {"org": org_id, "since": since_us})
+    events = []
+    for message_id, type_, t, received, user_id, anonymous_id, group_id, name, con_id, con_name, body in rows:
+        payload = orjson.loads(body) if body else {}
+        payload = payload if isinstance(payload, dict) else {}
+        profile = type_ in ("identify", "group")
+        events.append(
+            SignalEvent(
+                org_id=org_id,
+                connection_id=con_id,
+                connection_name=con_name,
+                message_id=message_id,
+                type=type_,
+                event_time=t,
+                received_at=received,
+                user_id=user_id,
+                anonymous_id=anonymous_id,
+                group_id=group_id,
+                name=name,
+                properties={} if profile else payload,
+                traits=payload if profile else {},
+            )
+        )
+    return events
 
 
 def _sql_expression(text: str):
@@ -297,15 +326,7 @@ def restore(settings: Settings, reader, config_provider, now_us: int) -> Restore
         engine.source = ChangeSource.streaming.value
         result.repairs += _repairs(reader, org_id, config, recomputed, now_us, lateness, engine)
         result.engines[org_id] = engine
-        recent = [
-            event_from_row(row)
-            for row in reader.current(
-                WarehouseTable.events.value,
-                "org_id = $org and epoch_us(event_time) >= $since",
-                {"org": org_id, "since": now_us - lateness},
-                order_by="event_time, message_id",
-            )
-        ]
+        recent = recent_events(reader, org_id, now_us - lateness)
         written = _written_follow_matches(reader, org_id, now_us - lateness)
         result.repairs += split_by_key(engine, config, recent, result.keys, written, now_us)
     result.seconds = time.monotonic() - started

@@ -37,6 +37,8 @@ from variance.transforms.message_coders import KEYED_EVENT, KEYED_MESSAGE
 from variance.transforms.messages import ACTIVITY, ROWS
 from variance.transforms.signals import ConfigProvider, _now_us, tag_outputs
 
+CONTACT_ROWS, ACCOUNT_ROWS = "contact_rows", "account_rows"
+
 
 def _time_of(message) -> tuple:
     """Event-time order within a key; at one instant links first, so that they apply to
@@ -114,7 +116,13 @@ class _AccountFn(beam.DoFn):
 @beam.typehints.with_input_types(tuple[str, SignalEvent])
 class ComputeSignalsBatch(beam.PTransform):
     """(org_id, SignalEvent) -> tagged outputs ``rows`` (warehouse rows, the main output)
-    and ``activity`` (activity rows), milestone changes as of ``as_of_us``."""
+    and ``activity`` (activity rows), milestone changes as of ``as_of_us``.
+
+    ``rows_apart``: the rows as ``contact_rows`` and ``account_rows`` instead of one
+    ``rows``, for a sink applied to each. FnApiRunner does not fuse a Flatten of two
+    steps' outputs: it writes every row into a buffer and reads it back in another step
+    (between processes, with worker processes), which for a backfill is every event's
+    rows encoded, sent and decoded once more."""
 
     def __init__(
         self,
@@ -122,9 +130,11 @@ class ComputeSignalsBatch(beam.PTransform):
         lateness_us: int,
         as_of_us: int,
         source: str = ChangeSource.backfill.value,
+        rows_apart: bool = False,
     ):
         super().__init__()
         self._config, self._lateness_us, self._as_of_us, self._source = config_provider, lateness_us, as_of_us, source
+        self._rows_apart = rows_apart
 
     def expand(self, events):
         routed = (
@@ -155,4 +165,6 @@ class ComputeSignalsBatch(beam.PTransform):
             | "GroupAccounts" >> beam.GroupByKey()
             | "Accounts" >> beam.ParDo(_AccountFn(self._config, self._lateness_us, self._as_of_us, self._source))
         )
+        if self._rows_apart:
+            return {CONTACT_ROWS: contacts[ROWS], ACCOUNT_ROWS: accounts, ACTIVITY: contacts[ACTIVITY]}
         return {ROWS: (contacts[ROWS], accounts) | "Rows" >> beam.Flatten(), ACTIVITY: contacts[ACTIVITY]}

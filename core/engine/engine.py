@@ -119,16 +119,23 @@ class OrgEngine:
         """Evaluate a milestone over past events (a new or changed milestone, or a restart):
         its states are rebuilt and its changes as of ``as_of_us`` returned, marked as a
         recomputation. Past events are attributed with the identity links known now."""
-        return self.restore_counted(spec, (e for e in history if self._counts_for(spec, e)), as_of_us)
+        counted = ((e.event_time, e.user_id, e.anonymous_id, e.group_id) for e in history if self._counts_for(spec, e))
+        return self.restore_counted(spec, counted, as_of_us)
 
-    def restore_counted(self, spec: MilestoneSpec, counted: Iterable[Attributable], as_of_us: int) -> list[Row]:
+    def restore_counted(
+        self, spec: MilestoneSpec, counted: Iterable[tuple[int, str | None, str | None, str | None]], as_of_us: int
+    ) -> list[Row]:
         """``restore_milestone`` over events known to count (the milestone's filters were
-        applied where the history was read): only their ids and times are needed."""
+        applied where the history was read), each as (event_time, user_id, anonymous_id,
+        group_id): all that attributing it needs."""
         times: dict[str, list[int]] = {}
-        for event in counted:
-            entity = self._entity_for(spec, event)
+        identity, by_contact = self.identity, spec.entity == EntityType.contact
+        for t, user_id, anonymous_id, group_id in counted:
+            entity = identity.contact_at(user_id, anonymous_id, t)
+            if not by_contact:
+                entity = identity.account_at(group_id, entity, t)
             if entity is not None:
-                times.setdefault(entity, []).append(event.event_time)
+                times.setdefault(entity, []).append(t)
         for key in [k for k in self._states if k[0] == spec.id]:
             del self._states[key]
         rows: list[Row] = []

@@ -123,11 +123,8 @@ def test_a_backfill_on_worker_processes_counts_what_they_did(tmp_path):
         env,
     )
     summary = json.loads(result.stdout)
-    assert {k: summary[k] for k in ("lines", "events", "dead_letters")} == {
-        "lines": 301,
-        "events": 300,
-        "dead_letters": 1,
-    }
+    events = WarehouseTable.events.value
+    assert {k: summary[k] for k in ("lines", events, "dead_letters")} == {"lines": 301, events: 300, "dead_letters": 1}
     assert "301 lines on 2 worker processes" in result.stderr
     reader = LakeReader(Path(env["VARIANCE_DATA_DIR"]) / "lake")
     assert reader.counts()[WarehouseTable.events.value] == 300

@@ -69,21 +69,16 @@ def test_counted_history_is_the_history_the_python_filters_count(lake, filters, 
     full = milestone_history(lake, "org_a", spec, None)
     expected = [e for e in full if records.counts_for(spec, e)]
     got = counted_history(lake, "org_a", spec, None)
-    fields = ("message_id", "event_time", "user_id", "anonymous_id", "group_id")
-    assert [tuple(getattr(e, f) for f in fields) for e in got] == [
-        tuple(getattr(e, f) for f in fields) for e in expected
-    ]
+    assert got == [(e.event_time, e.user_id, e.anonymous_id, e.group_id) for e in expected]
 
 
 def test_the_filters_leave_some_events_out_and_keep_some(lake):
     spec = ev.milestone(filters=FILTERS[0])
-    assert [e.message_id for e in counted_history(lake, "org_a", spec, None)] == [
-        "t0",
-        "t7",
-    ]  # i14 has the same properties, as traits of an identify
+    times = [t for t, *_ in counted_history(lake, "org_a", spec, None)]
+    assert times == [T0, T0 + 7 * HOUR]  # t0 and t7; i14 has the same properties, as traits of an identify
     assert len(milestone_history(lake, "org_a", spec, None)) == 14
     since = counted_history(lake, "org_a", ev.milestone(), T0 + 10 * HOUR)
-    assert since and min(e.event_time for e in since) >= T0 + 10 * HOUR
+    assert since and min(t for t, *_ in since) >= T0 + 10 * HOUR
 
 
 def test_a_restored_milestone_is_the_same_from_counted_history(lake):
@@ -99,3 +94,27 @@ def test_a_restored_milestone_is_the_same_from_counted_history(lake):
         states.append((changes, sorted((k, s.to_state()) for k, s in engine._states.items())))
     assert states[0] == states[1]
     assert states[0][0]  # some changes happened
+
+
+def test_recent_events_carry_what_splitting_by_key_reads(lake):
+    from variance.core.engine.keyed import counted_milestones
+    from variance.core.vocabulary import WarehouseTable
+    from variance.pipelines.restore import event_from_row, recent_events
+
+    since = T0 + 5 * HOUR
+    full = [
+        event_from_row(r)
+        for r in lake.current(
+            WarehouseTable.events.value,
+            "org_id = $org and epoch_us(event_time) >= $since",
+            {"org": "org_a", "since": since},
+            order_by="event_time, message_id",
+        )
+    ]
+    light = recent_events(lake, "org_a", since)
+    config = ev.config(milestones=[ev.milestone(filters=f, id_=f"m{i}") for i, f in enumerate(FILTERS)])
+    fields = ("message_id", "type", "event_time", "user_id", "anonymous_id", "group_id", "kind", "event_name")
+    assert [tuple(getattr(e, f) for f in fields) for e in light] == [tuple(getattr(e, f) for f in fields) for e in full]
+    assert [e.filter_properties for e in light] == [e.filter_properties for e in full]
+    assert [counted_milestones(config, e) for e in light] == [counted_milestones(config, e) for e in full]
+    assert len(light) == 16 and any(counted_milestones(config, e) for e in light)
