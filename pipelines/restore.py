@@ -427,25 +427,19 @@ def serving_event_summary(reader, org_id: str):
     def summarise(wanted: set[str]) -> EventSummary:
         kinds = {"identify": EventKind.identify.value, "group": EventKind.group.value}
         _, rows = reader.query(_SUMMARY_SQL, {"org": org_id, **kinds, "ids": sorted(wanted)})
-        parts: dict[str, list] = {"count": [], "seen": [], "catalog": [], "daily": [], "payload": []}
-        for part, entity_type, entity_id, day, kind, name, first_us, last_us, n in rows:
-            if part == "seen":
-                parts[part].append((entity_type, entity_id, first_us, last_us))
-            elif part == "daily":
-                parts[part].append((entity_type, entity_id, day, kind, name, n))
+        events, seen, catalog, daily, payloads = 0, [], [], [], []
+        for part, a, b, c, kind, name, first_us, last_us, n in rows:
+            if part == "daily":
+                daily.append((a, b, c, kind, name, n))  # entity_type, entity_id, day
+            elif part == "seen":
+                seen.append((a, b, first_us, last_us))
             elif part == "catalog":
-                parts[part].append((kind, name, first_us, last_us, n))
+                catalog.append((kind, name, first_us, last_us, n))
             elif part == "payload":
-                parts[part].append((entity_type, entity_id, day))  # message_id, connection_name, body
+                payloads.append((a, b, c))  # message_id, connection_name, body
             else:
-                parts[part].append(n)
-        return EventSummary(
-            events=parts["count"][0],
-            seen=parts["seen"],
-            catalog=parts["catalog"],
-            daily=parts["daily"],
-            payloads=parts["payload"],
-        )
+                events = n
+        return EventSummary(events=events, seen=seen, catalog=catalog, daily=daily, payloads=payloads)
 
     return summarise
 

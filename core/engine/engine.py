@@ -26,7 +26,7 @@ from variance.core.engine import records
 from variance.core.engine.config import MilestoneSpec, OrgConfig
 from variance.core.engine.records import account_link_for
 from variance.core.events import EventKind, SignalEvent
-from variance.core.identity import Attributable, IdentityGraph, user_links_of
+from variance.core.identity import IdentityGraph, user_links_of
 from variance.core.milestone_engine import Change, LateEventError, MilestoneRule, MilestoneState
 from variance.core.rows import MilestoneChangeRecord, dead_letter
 from variance.core.vocabulary import ChangeSource, EntityType, RowStatus, Stage
@@ -196,10 +196,6 @@ class OrgEngine:
 
     def _counts_for(self, spec: MilestoneSpec, event: SignalEvent) -> bool:
         return records.counts_for(spec, event)
-
-    def _entity_for(self, spec: MilestoneSpec, event: Attributable) -> str | None:
-        contact = self.identity.contact_of(event)
-        return contact if spec.entity == EntityType.contact else self.identity.account_of(event, contact)
 
     def _state(self, spec: MilestoneSpec, entity: str) -> MilestoneState:
         key = (spec.id, entity)
