@@ -307,10 +307,19 @@ def pipeline(report: Report) -> None:
         if goal:
             report.rows.append(Row(f"streaming latency at {rate} events/s", f"p95 {run['p95_s']} s", goals=(goal,)))
     if (highest := streaming.get("highest_sustained_rate_per_s")) is not None:
+        rate_goal = Goal("≥ 1,000 events/s", highest >= 1000)
         rows.append(
-            ["highest sustained rate (drains within 2 s of the last publish)", f"{highest} events/s", "—", "—", "—"]
+            [
+                "highest sustained rate (drains within 2 s of the last publish)",
+                f"{highest} events/s",
+                "—",
+                "—",
+                str(rate_goal),
+            ]
         )
-        report.rows.append(Row("highest sustained streaming rate, local runner", f"{highest} events/s"))
+        report.rows.append(
+            Row("highest sustained streaming rate, local runner", f"{highest} events/s", goals=(rate_goal,))
+        )
     if durable := data.get("durable_read"):
         rows.append(
             [

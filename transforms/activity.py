@@ -15,43 +15,42 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.transforms import trigger, window
-from apache_beam.utils.timestamp import Duration
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.timestamp import Duration, Timestamp
 
 from variance.core.rows import DailyActivityRecord
 from variance.core.timeutil import from_micros
 from variance.core.warehouse import Row
 
 DAY_S = 86_400
+DAY_US = DAY_S * 1_000_000
 EARLY_FIRING_S = 5
 
 
-def _keyed(row: dict):
-    key = (row["org_id"], row["entity_type"], row["entity_id"], row["kind"], row["name"])
-    return window.TimestampedValue(key, row["event_time"] / 1_000_000)
-
-
-class _CountInBundle(beam.DoFn):
-    """Each key's events of one day in this bundle, as one count: the grouping after it
-    (and Beam's trigger machinery, a large share of the local runner's CPU, py-spy) then
-    sees a count per key, day and bundle instead of an element per event. The count keeps
-    the earliest of its events' times, so it falls in the same day and is as late or on
-    time as they are."""
+class _CountPerDayInBundle(beam.DoFn):
+    """Each key's events of one UTC day in this bundle, as one count: the windowing and the
+    grouping after it (Beam's trigger machinery, a large share of the local runner's CPU,
+    py-spy) then see a count per key, day and bundle instead of an element per event. The
+    day is the one-day window the event falls in, so the windowing is applied to the counts
+    (it assigns the same day from their time). A count keeps the earliest of its events'
+    times, so it is as late or on time as they are."""
 
     def start_bundle(self):
         self._counts: dict[tuple, list] = {}
 
-    def process(self, key, w=beam.DoFn.WindowParam, t=beam.DoFn.TimestampParam):
-        held = self._counts.get((key, w))
+    def process(self, row: dict):
+        t = row["event_time"]
+        key = (row["org_id"], row["entity_type"], row["entity_id"], row["kind"], row["name"], t // DAY_US)
+        held = self._counts.get(key)
         if held is None:
-            self._counts[(key, w)] = [1, t]
+            self._counts[key] = [1, t]
         else:
             held[0] += 1
             held[1] = min(held[1], t)
 
     def finish_bundle(self):
-        for (key, w), (count, t) in self._counts.items():
-            yield WindowedValue((key, count), t, (w,))
+        for key, (count, t) in self._counts.items():
+            yield GlobalWindows.windowed_value((key[:-1], count), timestamp=Timestamp(micros=t))
         self._counts = {}
 
 
@@ -77,7 +76,7 @@ class CountDailyActivity(beam.PTransform):
     def expand(self, activity):
         return (
             activity
-            | "KeyByEntityAndType" >> beam.Map(_keyed)
+            | "CountPerDayInBundle" >> beam.ParDo(_CountPerDayInBundle())
             | "OneDayWindows"
             >> beam.WindowInto(
                 window.FixedWindows(DAY_S),
@@ -87,7 +86,6 @@ class CountDailyActivity(beam.PTransform):
                 allowed_lateness=Duration(seconds=self._allowed_lateness_s),
                 accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
             )
-            | "CountInBundle" >> beam.ParDo(_CountInBundle())
             | "Count" >> beam.CombinePerKey(sum)
             | "ToRows" >> beam.ParDo(_ToRow())
         )

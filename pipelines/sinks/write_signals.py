@@ -10,9 +10,10 @@ from apache_beam.pvalue import PCollection
 from variance.core.settings import Settings, WarehouseTarget
 from variance.core.vocabulary import ServingTable
 from variance.core.warehouse import Row
+from variance.pipelines.sinks.local_sinks import WriteLocally
 from variance.pipelines.sinks.serving import WriteServingTables
 from variance.pipelines.sinks.slack import PostToSlack
-from variance.pipelines.sinks.warehouse import to_warehouse
+from variance.pipelines.sinks.warehouse import WriteToLocalWarehouse, to_warehouse
 from variance.transforms.messages import ACKS, ROWS, Ack
 
 # The inputs WriteSignals takes, by name: ROWS (warehouse rows, required), DAILY_ACTIVITY
@@ -34,7 +35,8 @@ class WriteSignals(beam.PTransform):
     - current stream matches to the Slack outbox, when a config provider is given
       (streaming; a backfill posts nothing), which ``variance slack sender`` posts;
     - acks (local streaming only) to the lake writer, each with its message's rows, so it
-      acknowledges a message only once those rows are durable.
+      acknowledges a message only once those rows are durable. Local streaming writes all
+      of it in one step (``WriteLocally``).
 
     Applied to a dict of PCollections keyed by ``ROWS``, ``DAILY_ACTIVITY`` and ``ACKS``.
     """
@@ -49,6 +51,8 @@ class WriteSignals(beam.PTransform):
         settings = self.settings
         rows, daily, acks = signals[ROWS], signals.get(DAILY_ACTIVITY), signals.get(ACKS)
         local = settings.warehouse != WarehouseTarget.bigquery
+        if local and acks is not None:
+            return self._write_locally(rows, daily, acks)
         every_row = rows
         if acks is not None:
             acked_rows = acks | "RowsOfAcks" >> beam.FlatMap(_rows_of).with_output_types(Row)
@@ -64,3 +68,15 @@ class WriteSignals(beam.PTransform):
         into = to_write[0] if len(to_write) == 1 else tuple(to_write) | "ToWrite" >> beam.Flatten()
         label = "ToLocalWarehouse" if local else "ToBigQuery"
         return into | label >> to_warehouse(settings, self.synchronous, acknowledge=local and acks is not None)
+
+    def _write_locally(self, rows: PCollection, daily: PCollection | None, acks: PCollection) -> PCollection:
+        """Local streaming: the same sinks as one step (``WriteLocally`` says why)."""
+        settings = self.settings
+        url = settings.resolved_database_url
+        sinks = WriteLocally(
+            WriteToLocalWarehouse(str(settings.lake_dir), settings, self.synchronous),
+            WriteServingTables(url, self.synchronous),
+            PostToSlack(self.slack_config, url) if self.slack_config is not None else None,
+        )
+        inputs = (rows, acks) if daily is None else (rows, acks, daily)
+        return inputs | "Everything" >> beam.Flatten() | "ToLocalSinks" >> beam.ParDo(sinks)

@@ -88,11 +88,14 @@ class Lease:
             log.warning("Pub/Sub pull failed (%s); retrying", type(exc).__name__)
             time.sleep(1)
             return []
+        # The protobuf messages themselves, not proto-plus's wrappers: reading a field
+        # through a wrapper converts it on every access (about 6% of the local pipeline's CPU).
+        received = list(type(response).pb(response).received_messages)
         now = time.monotonic()
         with self._guard:
-            for received in response.received_messages:
-                self._in_flight[received.ack_id] = now
-        return list(response.received_messages)
+            for item in received:
+                self._in_flight[item.ack_id] = now
+        return received
 
     def acknowledge(self, ack_ids: list[str]) -> None:
         if not ack_ids:

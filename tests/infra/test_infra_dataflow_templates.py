@@ -34,7 +34,7 @@ PARAMETERS = [
 ]
 SECRET_URL = "postgresql://variance:pw@10.20.0.3:5432/variance?sslmode=require"
 
-LOCAL_ONLY = {"ReadDurablyFromPubSub", "WriteToLocalWarehouse", "_ReadDurablyFn", "LeaseReader"}
+LOCAL_ONLY = {"ReadDurablyFromPubSub", "WriteToLocalWarehouse", "WriteLocally", "_ReadDurablyFn", "LeaseReader"}
 
 
 def _launch():

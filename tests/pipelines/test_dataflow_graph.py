@@ -63,7 +63,7 @@ def test_local_runner_is_the_default_and_uses_the_durable_read(tmp_path):
     p = beam.Pipeline(options=options)
     build_signals(p, _read_messages(p, settings, local=True), settings, local=True)
     names = transform_names(p)
-    assert any("ReadDurably" in n for n in names) and any(n.startswith("WriteSignals/ToLocalWarehouse") for n in names)
+    assert any("ReadDurably" in n for n in names) and any(n.startswith("WriteSignals/ToLocalSinks") for n in names)
 
 
 def test_setup_file_declares_what_the_pipeline_imports():
