@@ -89,4 +89,3 @@ def test_local_streaming_writes_each_row_where_it_belongs_and_acks_after_the_out
         assert [(d.entity_id, d.count) for d in session.scalars(select(DailyActivityRow))] == [("u1", 3)]
         outbox = sorted((r.message_id, r.channel_id) for r in session.scalars(select(SlackOutboxRow)))
     assert outbox == [("m1", "C1"), ("m2", "C1")]
-
