@@ -4,9 +4,10 @@ an RFC 3339 string in UTC."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 # Segment accepts any ISO-8601 date-time; we bound the years so that every part
 # (Python, DuckDB, BigQuery, Beam) can represent the value.
 MIN_YEAR, MAX_YEAR = 1970, 9999
@@ -44,10 +45,13 @@ def from_micros(micros: int) -> datetime:
 def format_timestamp(value: datetime | int) -> str:
     """RFC 3339 in UTC with a ``Z``: milliseconds when exact, else microseconds."""
     if isinstance(value, int):
-        value = from_micros(value)
-    value = value.astimezone(timezone.utc)
-    spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
-    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+        # a naive UTC datetime by addition: no time zone conversions, a third of the cost
+        # (every call formats two or three of these, and a backfill a million calls)
+        naive = _NAIVE_EPOCH + timedelta(microseconds=value)
+    else:
+        naive = value.astimezone(timezone.utc).replace(tzinfo=None)
+    spec = "milliseconds" if naive.microsecond % 1000 == 0 else "microseconds"
+    return naive.isoformat(timespec=spec) + "Z"
 
 
 def now_micros() -> int:
