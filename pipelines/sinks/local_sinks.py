@@ -48,20 +48,18 @@ class WriteLocally(beam.DoFn):
             sink.start_bundle()
 
     def process(self, element: Row | Ack):
-        serving, slack = self.serving, self.slack
         if isinstance(element, Ack):
-            for row in element.rows:
-                serving.process(row)
-                if slack is not None:
-                    slack.process(row)
-            self.lake.process(element)
+            rows: tuple[Row, ...] = element.rows
         elif element[0] == _DAILY_ACTIVITY:
-            serving.process(element)
+            self.serving.process(element)
+            return
         else:
-            serving.process(element)
-            if slack is not None:
-                slack.process(element)
-            self.lake.process(element)
+            rows = (element,)
+        for row in rows:
+            self.serving.process(row)
+            if self.slack is not None:
+                self.slack.process(row)
+        self.lake.process(element)  # an Ack after its rows, which it carries
 
     def finish_bundle(self):
         for sink in self._sinks():

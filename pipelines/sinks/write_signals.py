@@ -59,15 +59,15 @@ class WriteSignals(beam.PTransform):
             every_row = (rows, acked_rows) | "EveryRow" >> beam.Flatten()
         served = (every_row, daily) | "ServedRows" >> beam.Flatten() if daily is not None else every_row
         served | "ToServingTables" >> beam.ParDo(WriteServingTables(settings.resolved_database_url, self.synchronous))
-        # The lake takes the acks whole (their rows with them); BigQuery (Dataflow, whose
-        # runner acknowledges) takes every row.
-        to_write = [rows, acks] if local and acks is not None else [every_row]
+        # Acks here are only a local runner's writing to BigQuery, which takes every row;
+        # the lake takes acks whole in ``_write_locally``.
+        to_write = [every_row]
         if self.slack_config is not None:
             posts = PostToSlack(self.slack_config, settings.resolved_database_url)
             to_write.append(every_row | "ToSlack" >> beam.ParDo(posts))
         into = to_write[0] if len(to_write) == 1 else tuple(to_write) | "ToWrite" >> beam.Flatten()
         label = "ToLocalWarehouse" if local else "ToBigQuery"
-        return into | label >> to_warehouse(settings, self.synchronous, acknowledge=local and acks is not None)
+        return into | label >> to_warehouse(settings, self.synchronous)
 
     def _write_locally(self, rows: PCollection, daily: PCollection | None, acks: PCollection) -> PCollection:
         """Local streaming: the same sinks as one step (``WriteLocally`` says why)."""
