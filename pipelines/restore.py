@@ -22,11 +22,12 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import orjson
 
 from variance.core.contact_deletion import DeletedContact
+from variance.core.engine import records
 from variance.core.engine.config import MilestoneSpec, OrgConfig
 from variance.core.engine.engine import OrgEngine
 from variance.core.engine.keyed import (
@@ -50,6 +51,7 @@ from variance.core.rows import (
     EventRecord,
     IdentityLinkRecord,
     MilestoneChangeRecord,
+    StreamMatchRecord,
 )
 from variance.core.settings import Settings
 from variance.core.vocabulary import ChangeSource, EntityType, MatchedBy, RowStatus, WarehouseTable
@@ -57,6 +59,7 @@ from variance.core.warehouse import Row
 from variance.serving import SERVED_WAREHOUSE_TABLES
 
 log = logging.getLogger(__name__)
+_MATCH_FIELDS = tuple(f.name for f in fields(StreamMatchRecord))
 
 # The Segment call type of each event kind a milestone can count (Milestone events are
 # not in the warehouse's events table).
@@ -368,6 +371,58 @@ def _repairs(reader, org_id, config, recomputed: list[Row], now_us: int, latenes
     for table, row in repairs:
         if table == WarehouseTable.milestone_changes:
             row["source"] = ChangeSource.recompute.value
+    return repairs + _milestone_match_repairs(reader, config, fresh, repairs, now_us - lateness, now_us)
+
+
+def _milestone_match_repairs(
+    reader, config: OrgConfig, fresh: dict[str, MilestoneChangeRecord], planned: list[Row], since_us: int, now_us: int
+) -> list[Row]:
+    """Rows that make the current stream matches of milestone changes since ``since_us``
+    those of the changes the history gives.
+
+    The lake writes each table's file on its own, so a kill can leave a change's row
+    durable and not its matches, or a retraction's change row without the retraction of
+    its matches; the change then looks settled to the comparison above, and its match
+    would stay as it was. Older matches are final, as the changes are."""
+    matches = WarehouseTable.stream_matches
+    expected: dict[tuple[str, str], Row] = {}
+    for change in fresh.values():
+        spec = config.milestones.get(change.milestone_id)
+        if change.changed_at < since_us or spec is None or spec.version != change.milestone_version:
+            continue
+        rows = records.change_rows(
+            config,
+            spec,
+            change.entity_id,
+            _as_change(change),
+            RowStatus.current.value,
+            ChangeSource.recompute.value,
+            now_us,
+        )
+        for table, row in rows:
+            if table == matches:
+                expected[(row["stream_id"], row["message_id"])] = (table, row)
+    already = {(row["stream_id"], row["message_id"]) for table, row in planned if table == matches}
+    written = {
+        (row["stream_id"], row["message_id"]): row
+        for row in reader.current(
+            matches.value,
+            "org_id = $org and kind = $milestone and status = $status and epoch_us(event_time) >= $since",
+            {
+                "org": config.org_id,
+                "milestone": EventKind.milestone.value,
+                "status": RowStatus.current.value,
+                "since": since_us,
+            },
+        )
+    }
+    repairs = [row for key, row in expected.items() if key not in written and key not in already]
+    for key, row in written.items():
+        if key in expected or key in already:
+            continue
+        kept = {name: row[name] for name in _MATCH_FIELDS}
+        record = StreamMatchRecord(**{**kept, "status": RowStatus.retracted.value, "recorded_at": now_us})
+        repairs.append(record.as_row())
     return repairs
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 
+from variance.core.engine import records
 from variance.core.engine.batch import current_milestone_changes, current_stream_matches, run_batch
 from variance.core.engine.keyed import ACCOUNT, ANONYMOUS, CONTACT, MESSAGE, ContactKey
 from variance.core.events import SignalEvent
+from variance.core.milestone_engine import Change
 from variance.core.rows import ACTIVITY
 from variance.core.settings import Settings
-from variance.core.vocabulary import WarehouseTable
+from variance.core.vocabulary import ChangeKind, ChangeSource, RowStatus, WarehouseTable
 from variance.pipelines.config_source import AppDatabaseConfig
 from variance.pipelines.restore import RestoredKeys, RestoredState
 from variance.pipelines.startup import start_up
@@ -86,6 +88,44 @@ def test_start_up_repairs_what_a_stop_left_and_hands_each_key_its_state(tmp_path
     assert initial(ANONYMOUS, (org, "visitor")).users.at(now) == "u1"
     assert initial(ACCOUNT, (org, "acme")).states
     assert (org, "acme") in initial.wake_keys(ACCOUNT)  # the 1-day window: a loss is due
+
+
+def test_start_up_brings_milestone_matches_in_step_with_changes_a_kill_tore_apart(tmp_path):
+    """The lake writes each table's file on its own: a kill can leave a change's row
+    durable without its match, or a retraction's change row without its match's."""
+    env, workspace = _setup(tmp_path)
+    settings = Settings(**env)
+    now = 1_800_000_000_000_000
+    config = AppDatabaseConfig(settings.resolved_database_url)(workspace.org_id)
+    full = [r for r in run_batch(config, _events(workspace, now), now, 3 * DAY) if r[0] != ACTIVITY]
+    pql_match = [r for r in full if r[0] == MATCHES and r[1]["kind"] == "Milestone"]
+    assert len(pql_match) == 1
+    spec = next(iter(config.milestones.values()))
+    retracted_change, its_match = records.change_rows(
+        config,
+        spec,
+        "acme",
+        Change(ChangeKind.achieved.value, now - 3 * HOUR, 2),
+        RowStatus.current.value,
+        ChangeSource.streaming.value,
+        now - HOUR,
+    )
+    retracted_change[1]["status"] = RowStatus.retracted.value
+    written = [r for r in full if r not in pql_match] + [retracted_change, its_match]
+    writer = LakeWriter(settings.lake_dir, compact_every_s=None)
+    writer.append(written)
+    writer.close()
+
+    started = start_up(settings, now_us=now)
+
+    reader = LakeReader(settings.lake_dir)
+    rows = [(CHANGES, r) for r in reader.current(CHANGES)] + [(MATCHES, r) for r in reader.current(MATCHES)]
+    assert current_milestone_changes(rows) == current_milestone_changes(full)
+    assert current_stream_matches(rows) == current_stream_matches(full)
+    by_message = {r["message_id"]: r["status"] for r in reader.current(MATCHES)}
+    assert by_message[its_match[1]["message_id"]] == RowStatus.retracted.value
+    assert by_message[pql_match[0][1]["message_id"]] == RowStatus.current.value
+    assert sorted(r[1]["status"] for r in started.restored.repairs if r[0] == MATCHES) == ["current", "retracted"]
 
 
 def test_restored_state_answers_from_its_own_keys_only():
