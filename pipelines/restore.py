@@ -327,16 +327,26 @@ def restore(settings: Settings, reader, config_provider, now_us: int) -> Restore
             recomputed += engine.restore_counted(spec, history, now_us)
         engine.as_of = now_us
         engine.source = ChangeSource.streaming.value
-        result.repairs += _repairs(reader, org_id, config, recomputed, now_us, lateness, engine)
+        matches = _current_matches_since(reader, org_id, now_us - lateness)
+        result.repairs += _repairs(reader, org_id, config, recomputed, now_us, lateness, engine, matches)
         result.engines[org_id] = engine
         recent = recent_events(reader, org_id, now_us - lateness)
-        written = _written_follow_matches(reader, org_id, now_us - lateness)
+        written = _follow_matches(matches)
         result.repairs += split_by_key(engine, config, recent, result.keys, written, now_us)
     result.seconds = time.monotonic() - started
     return result
 
 
-def _repairs(reader, org_id, config, recomputed: list[Row], now_us: int, lateness: int, engine: OrgEngine) -> list[Row]:
+def _repairs(
+    reader,
+    org_id: str,
+    config: OrgConfig,
+    recomputed: list[Row],
+    now_us: int,
+    lateness: int,
+    engine: OrgEngine,
+    matches: list[dict],
+) -> list[Row]:
     """Rows that make the warehouse's current milestone changes those the history gives,
     within the range the pipeline may still change (older history is final)."""
     fresh: dict[str, MilestoneChangeRecord] = {}
@@ -371,20 +381,45 @@ def _repairs(reader, org_id, config, recomputed: list[Row], now_us: int, latenes
     for table, row in repairs:
         if table == WarehouseTable.milestone_changes:
             row["source"] = ChangeSource.recompute.value
-    return repairs + _milestone_match_repairs(reader, config, fresh, repairs, now_us - lateness, now_us)
+    return repairs + _milestone_match_repairs(config, fresh, repairs, matches, now_us - lateness, now_us)
+
+
+def _current_matches_since(reader, org_id: str, since_us: int) -> list[dict]:
+    """The organisation's current stream matches since ``since_us`` that a restart may
+    have to repair: Accounts & Contacts matches (a late link moves them) and milestone
+    changes' matches (see ``_milestone_match_repairs``). One read: each pays the lake's
+    newest-row-per-key resolution of the whole table."""
+    return reader.current(
+        WarehouseTable.stream_matches.value,
+        "org_id = $org and status = $status and epoch_us(event_time) >= $since"
+        " and (matched_by != $selector or kind = $milestone)",
+        {
+            "org": org_id,
+            "status": RowStatus.current.value,
+            "since": since_us,
+            "selector": MatchedBy.selector.value,
+            "milestone": EventKind.milestone.value,
+        },
+    )
 
 
 def _milestone_match_repairs(
-    reader, config: OrgConfig, fresh: dict[str, MilestoneChangeRecord], planned: list[Row], since_us: int, now_us: int
+    config: OrgConfig,
+    fresh: dict[str, MilestoneChangeRecord],
+    planned: list[Row],
+    matches: list[dict],
+    since_us: int,
+    now_us: int,
 ) -> list[Row]:
     """Rows that make the current stream matches of milestone changes since ``since_us``
-    those of the changes the history gives.
+    (``matches``: those written, from ``_current_matches_since``) those of the changes the
+    history gives.
 
     The lake writes each table's file on its own, so a kill can leave a change's row
     durable and not its matches, or a retraction's change row without the retraction of
     its matches; the change then looks settled to the comparison above, and its match
     would stay as it was. Older matches are final, as the changes are."""
-    matches = WarehouseTable.stream_matches
+    table_of_matches = WarehouseTable.stream_matches
     expected: dict[tuple[str, str], Row] = {}
     for change in fresh.values():
         spec = config.milestones.get(change.milestone_id)
@@ -400,21 +435,11 @@ def _milestone_match_repairs(
             now_us,
         )
         for table, row in rows:
-            if table == matches:
+            if table == table_of_matches:
                 expected[(row["stream_id"], row["message_id"])] = (table, row)
-    already = {(row["stream_id"], row["message_id"]) for table, row in planned if table == matches}
+    already = {(row["stream_id"], row["message_id"]) for table, row in planned if table == table_of_matches}
     written = {
-        (row["stream_id"], row["message_id"]): row
-        for row in reader.current(
-            matches.value,
-            "org_id = $org and kind = $milestone and status = $status and epoch_us(event_time) >= $since",
-            {
-                "org": config.org_id,
-                "milestone": EventKind.milestone.value,
-                "status": RowStatus.current.value,
-                "since": since_us,
-            },
-        )
+        (row["stream_id"], row["message_id"]): row for row in matches if row["kind"] == EventKind.milestone.value
     }
     repairs = [row for key, row in expected.items() if key not in written and key not in already]
     for key, row in written.items():
@@ -499,14 +524,12 @@ def serving_event_summary(reader, org_id: str):
     return summarise
 
 
-def _written_follow_matches(reader, org_id: str, since_us: int) -> dict[str, tuple[tuple[str, str], ...]]:
-    """The Accounts & Contacts stream matches in the warehouse of events since ``since_us``."""
+def _follow_matches(matches: list[dict]) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The Accounts & Contacts stream matches among ``matches``, per message."""
     found: dict[str, list[tuple[str, str]]] = {}
-    for row in reader.current(
-        WarehouseTable.stream_matches.value,
-        "org_id = $org and status = $status and epoch_us(event_time) >= $since and matched_by != $selector",
-        {"org": org_id, "status": RowStatus.current.value, "since": since_us, "selector": MatchedBy.selector.value},
-    ):
+    for row in matches:
+        if row["matched_by"] == MatchedBy.selector.value:
+            continue
         found.setdefault(row["message_id"], []).append((row["stream_id"], row["matched_by"]))
     return {message_id: tuple(sorted(pairs)) for message_id, pairs in found.items()}
 

@@ -21,10 +21,11 @@ from tests.reliability.lake_counts import duplicated_rows
 from tests.support.waiting import wait_for
 from variance.appdb.session import make_engine, session_factory
 from variance.core.engine.batch import current_milestone_changes, current_stream_matches, run_batch
-from variance.core.vocabulary import WarehouseTable
+from variance.core.vocabulary import SlackDelivery, WarehouseTable
 from variance.pipelines.config_source import load_org_config
 from variance.pipelines.restore import event_from_row
 from variance.samples.workspace import Workspace
+from variance.slack import outbox as slack_outbox
 from variance.stack.local import LocalStack
 from variance.warehouse.local import LakeReader
 
@@ -102,6 +103,15 @@ def test_kill_minus_nine_three_times_loses_and_doubles_nothing(emulator, tmp_pat
         pipeline.wait_until_drained()
         pipeline.stop()
         stack.start_pipeline()  # its start repairs anything a kill left pending
+        # the sender posts at each channel's pace: the last matches may still be waiting
+        outbox_sessions = session_factory(make_engine(f"sqlite:///{stack.database_path}"))
+
+        def delivered() -> bool:
+            with outbox_sessions() as session:
+                left = slack_outbox.counts(session)
+            return not any(left.get(state) for state in (SlackDelivery.pending, SlackDelivery.sending))
+
+        wait_for(delivered, timeout=60, what="the Slack sender to post every match in the outbox")
     lake_dir = stack.lake_dir
 
     events = reader.current(EVENTS)

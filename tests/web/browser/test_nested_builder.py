@@ -15,9 +15,18 @@ pytestmark = pytest.mark.slow
 
 
 def _press(page, name: str) -> None:
-    """A button, reached and pressed from the keyboard."""
+    """A button, reached and pressed from the keyboard; returns once htmx has settled the
+    swap it asks for. htmx focuses the new content's autofocus element in its settle step,
+    so a key pressed before then would have its focus taken back."""
+    page.evaluate(
+        "() => { window.settled = new Promise(done => document.addEventListener('htmx:afterSettle', done, {once: true})) }"
+    )
     page.get_by_role("button", name=name, exact=True).focus()
     page.keyboard.press("Enter")
+    page.evaluate(
+        "() => Promise.race([window.settled.then(() => true),"
+        " new Promise((_, fail) => setTimeout(() => fail(new Error('no htmx swap settled in 10 s')), 10000))])"
+    )
 
 
 def _trait(page, row: str, path: str, op: str, value: str) -> None:
