@@ -94,13 +94,17 @@ def pipeline(
         stopping.wait(0.2)
     state.set("stopping")
     started = time.monotonic()
+    handed_back = 0
     try:
         result.cancel()
     finally:
         close_writers()  # flushes buffered rows and acknowledges what became durable
         reporter.stop()
+        if local:
+            handed_back = Lease.of(config).release()
     state.set("stopped")
-    say(f"stopped in {time.monotonic() - started:.1f} s")
+    back = f"; {handed_back} messages in flight handed back to Pub/Sub" if handed_back else ""
+    say(f"stopped in {time.monotonic() - started:.1f} s{back}")
     sys.stdout.flush()
 
 

@@ -61,6 +61,27 @@ def test_messages_in_flight_keep_their_lease_past_the_ack_deadline(settings):
     lease.acknowledge([received.ack_id])
 
 
+def test_a_released_lease_hands_its_messages_back_at_once(settings):
+    lease = Lease.of(settings)
+    lease.ensure_subscription()
+    publish(settings, (b"one", {bus.MESSAGE_ID: "m1"}), (b"two", {bus.MESSAGE_ID: "m2"}))
+    received: list = []
+    wait_for(lambda: received.extend(lease.pull(10)) or len(received) == 2, what="both published messages")
+    lease.acknowledge([received[0].ack_id])
+    released_at = time.monotonic()
+    assert lease.release() == 1
+    assert lease.in_flight() == 0
+    other = subscriber_client(settings)
+    [again] = wait_for(
+        lambda: list(other.pull(subscription=settings.subscription_path, max_messages=10, timeout=5).received_messages),
+        timeout=6,  # the last extension set 10 s, at most 2.5 s ago: handed back, not expired
+        what="the unacknowledged message, redelivered",
+    )
+    assert time.monotonic() - released_at < 6
+    assert again.message.data == received[1].message.data
+    other.acknowledge(subscription=settings.subscription_path, ack_ids=[again.ack_id])
+
+
 _COLLECTED: dict[str, list] = {}
 _GUARD = threading.Lock()
 
