@@ -331,6 +331,8 @@ def pipeline(report: Report) -> None:
             ]
         )
     for run in data.get("restart", {}).values():
+        if not isinstance(run, dict):
+            continue
         goal = str(Goal("< 30 s", run["restart_seconds"] < 30)) if run[EVENTS] == 1_000_000 else "—"
         rows.append(
             [
@@ -342,6 +344,20 @@ def pipeline(report: Report) -> None:
             ]
         )
     report.detail = table(["measure", "result", "reference (same run)", "ratio", "goal"], rows)
+    sections = {
+        "backfill": "backfill",
+        "milestone_windows": "milestone windows",
+        "streaming": "latency",
+        "restart": "restart",
+        "durable_read": "durable read",
+    }
+    when = [
+        f"{label} {date_text({'date': data[key]['measured']})}"
+        for key, label in sections.items()
+        if isinstance(data.get(key), dict) and data[key].get("measured")
+    ]
+    if when:
+        report.detail += "\nEach section's run: " + "; ".join(when) + " (the date above is the file's last write).\n"
 
 
 def scale(report: Report) -> None:
