@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
 
 import orjson
 
@@ -59,7 +59,6 @@ from variance.core.warehouse import Row
 from variance.serving import SERVED_WAREHOUSE_TABLES
 
 log = logging.getLogger(__name__)
-_MATCH_FIELDS = tuple(f.name for f in fields(StreamMatchRecord))
 
 # The Segment call type of each event kind a milestone can count (Milestone events are
 # not in the warehouse's events table).
@@ -445,9 +444,8 @@ def _milestone_match_repairs(
     for key, row in written.items():
         if key in expected or key in already:
             continue
-        kept = {name: row[name] for name in _MATCH_FIELDS}
-        record = StreamMatchRecord(**{**kept, "status": RowStatus.retracted.value, "recorded_at": now_us})
-        repairs.append(record.as_row())
+        retracted = replace(StreamMatchRecord.from_row(row), status=RowStatus.retracted.value, recorded_at=now_us)
+        repairs.append(retracted.as_row())
     return repairs
 
 

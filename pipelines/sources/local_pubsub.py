@@ -144,12 +144,11 @@ class Lease:
             ack_ids = list(self._in_flight)
             self._in_flight.clear()
         for start in range(0, len(ack_ids), 1000):
+            chunk = ack_ids[start : start + 1000]
             try:
-                self.client.modify_ack_deadline(
-                    subscription=self.subscription, ack_ids=ack_ids[start : start + 1000], ack_deadline_seconds=0
-                )
+                self.client.modify_ack_deadline(subscription=self.subscription, ack_ids=chunk, ack_deadline_seconds=0)
             except gexc.GoogleAPICallError as exc:
-                log.warning("handing back %d messages failed (%s); they return after their deadline", len(ack_ids), exc)
+                log.warning("handing back %d messages failed (%s); they return after their deadline", len(chunk), exc)
         return len(ack_ids)
 
 

@@ -48,6 +48,18 @@ def _events(workspace: Workspace, now: int) -> list[SignalEvent]:
     ]
 
 
+def _start_after_a_stop_wrote(settings: Settings, written: list, now: int):
+    """start_up over a lake holding ``written``; returns it and the lake's changes and
+    matches after it."""
+    writer = LakeWriter(settings.lake_dir, compact_every_s=None)
+    writer.append(written)
+    writer.close()
+    started = start_up(settings, now_us=now)
+    reader = LakeReader(settings.lake_dir)
+    rows = [(CHANGES, r) for r in reader.current(CHANGES)] + [(MATCHES, r) for r in reader.current(MATCHES)]
+    return started, rows
+
+
 def test_start_up_repairs_what_a_stop_left_and_hands_each_key_its_state(tmp_path):
     env, workspace = _setup(tmp_path)
     settings = Settings(**env)
@@ -58,14 +70,9 @@ def test_start_up_repairs_what_a_stop_left_and_hands_each_key_its_state(tmp_path
     # A stop after the events' rows were durable, before the milestone change and the
     # matches it and the link caused were.
     written = [r for r in full if r[0] not in (CHANGES, MATCHES)]
-    writer = LakeWriter(settings.lake_dir, compact_every_s=None)
-    writer.append(written)
-    writer.close()
 
-    started = start_up(settings, now_us=now)
+    started, rows = _start_after_a_stop_wrote(settings, written, now)
 
-    reader = LakeReader(settings.lake_dir)
-    rows = [(CHANGES, r) for r in reader.current(CHANGES)] + [(MATCHES, r) for r in reader.current(MATCHES)]
     assert current_milestone_changes(rows) == current_milestone_changes(full)
     assert current_stream_matches(rows) == current_stream_matches(full)
     assert len(current_stream_matches(full)) == 5  # t1, t2, the group and identify calls, PQL achieved
@@ -112,17 +119,12 @@ def test_start_up_brings_milestone_matches_in_step_with_changes_a_kill_tore_apar
     )
     retracted_change[1]["status"] = RowStatus.retracted.value
     written = [r for r in full if r not in pql_match] + [retracted_change, its_match]
-    writer = LakeWriter(settings.lake_dir, compact_every_s=None)
-    writer.append(written)
-    writer.close()
 
-    started = start_up(settings, now_us=now)
+    started, rows = _start_after_a_stop_wrote(settings, written, now)
 
-    reader = LakeReader(settings.lake_dir)
-    rows = [(CHANGES, r) for r in reader.current(CHANGES)] + [(MATCHES, r) for r in reader.current(MATCHES)]
     assert current_milestone_changes(rows) == current_milestone_changes(full)
     assert current_stream_matches(rows) == current_stream_matches(full)
-    by_message = {r["message_id"]: r["status"] for r in reader.current(MATCHES)}
+    by_message = {r["message_id"]: r["status"] for table, r in rows if table == MATCHES}
     assert by_message[its_match[1]["message_id"]] == RowStatus.retracted.value
     assert by_message[pql_match[0][1]["message_id"]] == RowStatus.current.value
     assert sorted(r[1]["status"] for r in started.restored.repairs if r[0] == MATCHES) == ["current", "retracted"]
